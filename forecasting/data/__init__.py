@@ -1,0 +1,20 @@
+"""Data: contracts, loaders, transactions -> sales, real-data adapters, synthetic generator."""
+
+from forecasting.data.aggregate import transactions_to_sales
+from forecasting.data.contracts import INVENTORY, SALES, SKUS, TRANSACTIONS, validate
+from forecasting.data.io import read_table, write_table
+from forecasting.data.synthetic import SyntheticConfig, SyntheticData, generate_omnichannel
+
+__all__ = [
+    "INVENTORY",
+    "SALES",
+    "SKUS",
+    "TRANSACTIONS",
+    "SyntheticConfig",
+    "SyntheticData",
+    "generate_omnichannel",
+    "read_table",
+    "transactions_to_sales",
+    "validate",
+    "write_table",
+]

@@ -1,0 +1,269 @@
+"""The data contracts of DESIGN.md and their validation.
+
+`validate(df, SALES, source="sales.csv")` checks a table against its contract and returns a
+copy with canonical dtypes: IDs as text (``00042`` stays ``00042``), dates as ``datetime64``,
+quantities as floats, flags as ``int8``. Every violation raises one `DataContractError` that
+names the source, the column, the first offending rows and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from forecasting.errors import DataContractError
+
+Kind = Literal["id", "date", "datetime", "number", "flag"]
+
+#: How many offending rows an error message shows.
+MAX_ROWS_SHOWN = 3
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a contract: its kind, whether it is required and its lower bound."""
+
+    name: str
+    kind: Kind
+    required: bool = True
+    lower: float | None = None
+    strictly_above: bool = False
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """A table of DESIGN.md: its columns and the key that must not repeat."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    @property
+    def id_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.kind == "id")
+
+
+SALES = TableContract(
+    "sales",
+    (
+        Column("sku_id", "id"),
+        Column("channel", "id"),
+        Column("ds", "date"),
+        Column("y", "number", lower=0.0),
+        Column("price", "number", required=False, lower=0.0),
+        Column("promo", "flag", required=False),
+        Column("on_hand", "number", required=False, lower=0.0),
+    ),
+    key=("sku_id", "channel", "ds"),
+)
+
+TRANSACTIONS = TableContract(
+    "transactions",
+    (
+        Column("customer_id", "id"),
+        Column("sku_id", "id"),
+        Column("channel", "id"),
+        Column("ts", "datetime"),
+        Column("quantity", "number", lower=0.0, strictly_above=True),
+        Column("amount", "number", required=False),
+        Column("order_id", "id", required=False),
+    ),
+)
+
+INVENTORY = TableContract(
+    "inventory",
+    (
+        Column("sku_id", "id"),
+        Column("channel", "id"),
+        Column("on_hand", "number", lower=0.0),
+        Column("ds", "date", required=False),
+    ),
+    key=("sku_id", "channel", "ds"),
+)
+
+SKUS = TableContract(
+    "skus",
+    (
+        Column("sku_id", "id"),
+        Column("category", "id", required=False),
+        Column("unit_cost", "number", required=False, lower=0.0),
+        Column("lead_time_days", "number", required=False, lower=0.0),
+    ),
+    key=("sku_id",),
+)
+
+CONTRACTS = {c.name: c for c in (SALES, TRANSACTIONS, INVENTORY, SKUS)}
+
+
+def validate(
+    df: pd.DataFrame,
+    contract: TableContract,
+    source: str | None = None,
+    *,
+    line_numbers: bool = False,
+) -> pd.DataFrame:
+    """Check ``df`` against ``contract`` and return a copy with canonical dtypes.
+
+    Args:
+        df: the table, one row per observation.
+        contract: one of `SALES`, `TRANSACTIONS`, `INVENTORY`, `SKUS`.
+        source: how to name the table in errors (a file path); defaults to the contract's name.
+        line_numbers: rows are lines of a CSV file with a header (row 0 is line 2).
+
+    Raises:
+        DataContractError: on the first violation found.
+    """
+    src = source or f"<{contract.name} DataFrame>"
+    if len(df.columns) == 0 or len(df) == 0:
+        raise DataContractError(
+            src,
+            f"the {contract.name} table is empty",
+            f"give a file with a header and at least one row ({', '.join(contract.required)})",
+        )
+    missing = [c for c in contract.required if c not in df.columns]
+    if missing:
+        raise DataContractError(
+            src,
+            f"required column(s) {missing} missing; found {list(map(str, df.columns))}",
+            f"a {contract.name} table needs the columns {list(contract.required)}; "
+            "rename or add them",
+        )
+    out = df.reset_index(drop=True).copy()
+    for col in contract.columns:
+        if col.name in out.columns:
+            out[col.name] = _convert(out, col, contract, src, line_numbers)
+    key = [k for k in contract.key if k in out.columns]
+    if key:
+        dup = out.duplicated(key, keep=False).to_numpy()
+        if dup.any():
+            raise DataContractError(
+                src,
+                f"{int(dup.sum())} rows repeat the key ({', '.join(key)})",
+                f"keep one row per ({', '.join(key)}): aggregate or drop the duplicates",
+                column=key[-1],
+                rows=_describe_rows(out, dup, key, line_numbers),
+            )
+    return out
+
+
+def _convert(
+    df: pd.DataFrame, col: Column, contract: TableContract, src: str, line_numbers: bool
+) -> pd.Series:
+    s = df[col.name]
+    null = s.isna().to_numpy()
+    shown = [c for c in (*contract.key, col.name) if c in df.columns and c != col.name]
+    shown = [*dict.fromkeys([*shown[:3], col.name])]
+
+    def fail(mask: np.ndarray, problem: str, fix: str) -> DataContractError:
+        return DataContractError(
+            src,
+            f"{int(mask.sum())} rows {problem}",
+            fix,
+            column=col.name,
+            rows=_describe_rows(df, mask, shown, line_numbers),
+        )
+
+    if col.kind == "id":
+        out = _as_text(s)
+        if col.required:
+            bad = null | (out.str.strip() == "").to_numpy(dtype=bool, na_value=True)
+            if bad.any():
+                raise fail(bad, "have an empty ID", f"every row needs a '{col.name}'")
+        return out
+    if col.kind in ("date", "datetime"):
+        if pd.api.types.is_datetime64_any_dtype(s):
+            out = s
+        else:
+            out = pd.to_datetime(s, errors="coerce", format="mixed")
+        if isinstance(out.dtype, pd.DatetimeTZDtype):
+            out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+        bad = out.isna().to_numpy() & ~null
+        if bad.any():
+            raise fail(
+                bad,
+                "hold a value that is not a date",
+                "write dates as YYYY-MM-DD (or YYYY-MM-DD HH:MM:SS for timestamps)",
+            )
+        if col.required and null.any():
+            raise fail(null, "have no date", f"every row needs a '{col.name}'")
+        return out.astype("datetime64[ns]")
+    # number / flag
+    if pd.api.types.is_bool_dtype(s):
+        num = s.astype("float64")
+    elif pd.api.types.is_numeric_dtype(s):
+        num = s.astype("float64")
+    else:
+        num = pd.to_numeric(s, errors="coerce").astype("float64")
+    bad = num.isna().to_numpy() & ~null
+    if bad.any():
+        raise fail(bad, "hold a value that is not a number", f"'{col.name}' must be numeric")
+    if col.required and null.any():
+        raise fail(null, "have no value", f"fill '{col.name}' on every row")
+    values = num.to_numpy()
+    if col.kind == "flag":
+        bad = ~np.isnan(values) & ~np.isin(values, (0.0, 1.0))
+        if bad.any():
+            raise fail(bad, "are neither 0 nor 1", f"'{col.name}' is a 0/1 flag")
+        return num.astype("Int8") if null.any() else num.astype("int8")
+    if col.lower is not None:
+        with np.errstate(invalid="ignore"):
+            bad = values <= col.lower if col.strictly_above else values < col.lower
+        if bad.any():
+            sign = ">" if col.strictly_above else ">="
+            raise fail(
+                bad,
+                f"are not {sign} {col.lower:g}",
+                f"'{col.name}' must be {sign} {col.lower:g}: drop or correct these rows",
+            )
+    return num
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    """IDs as text: keep strings as they are; integral numbers lose a trailing ``.0``."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cats = s.cat.categories
+        if pd.api.types.infer_dtype(cats, skipna=True) != "string":
+            s = s.cat.rename_categories(_as_text(pd.Series(cats)).to_numpy())
+        return s.astype(object).where(s.notna(), None)
+    if pd.api.types.is_float_dtype(s):
+        v = s.to_numpy()
+        ok = ~np.isnan(v)
+        integral = ok & (np.floor(v) == v)
+        text = np.full(len(v), None, dtype=object)
+        text[integral] = v[integral].astype(np.int64).astype(str)
+        text[ok & ~integral] = v[ok & ~integral].astype(str)
+        return pd.Series(text, index=s.index, dtype=object)
+    if pd.api.types.is_integer_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return s.astype(str).astype(object)
+    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) == "string":
+        return s
+    return s.map(lambda v: v if v is None or isinstance(v, str) else str(v)).astype(object)
+
+
+def _describe_rows(
+    df: pd.DataFrame, mask: np.ndarray, columns: Sequence[str], line_numbers: bool
+) -> str:
+    positions = np.flatnonzero(mask)[:MAX_ROWS_SHOWN]
+    parts = []
+    for pos in positions:
+        label = f"line {pos + 2}" if line_numbers else f"row {pos}"
+        values = ", ".join(f"{c}={_fmt(df[c].iloc[pos])}" for c in columns)
+        parts.append(f"{label} ({values})")
+    more = int(mask.sum()) - len(positions)
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _fmt(value: object) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "<empty>"
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat(sep=" ").removesuffix(" 00:00:00")
+    return str(value)

@@ -1,0 +1,352 @@
+"""A seeded omnichannel retail generator with known ground truth.
+
+Like ``utilsforecast.data.generate_series``, but shaped for the elastic-SKU problem: SKUs
+sold in up to four channels, five archetypes whose Syntetos-Boylan class, intended stocking
+and slow-mover status are known, customer transactions that sum exactly to the sales, an
+inventory snapshot at the last day, and a SKU master.
+
+The demand model, per series (SKU x channel) and day t:
+
+* orders ``N_t ~ Poisson(lambda_t)`` where ``lambda_t`` = base rate x day-of-week profile of
+  the channel x yearly wave x price effect ``(p_t / p_base) ** -elasticity`` (promotions cut
+  the price by 20%), zero before the SKU's launch, decaying to zero for dying SKUs;
+* units ``y_t = N_t + X_t`` with ``X_t | N_t ~ NegBin(N_t k, k / (k + m))``: each order
+  buys ``1 + NegBin(k, mean m)`` units, so ``m`` and ``k`` set how lumpy order sizes are.
+
+Rates and order sizes are chosen per archetype so that its series fall in the intended
+Syntetos-Boylan class with a margin (see `ARCHETYPES`).
+
+Everything is vectorised over a (series x day) matrix: 10,000 series x 730 days take a
+couple of seconds without transactions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+CHANNELS: tuple[str, ...] = ("store", "app", "mini_program", "marketplace")
+
+#: Relative size of each channel (a SKU's base rate is multiplied by it).
+CHANNEL_SCALE: dict[str, float] = {"store": 1.0, "app": 0.8, "mini_program": 0.55, "marketplace": 0.7}
+
+#: Day-of-week profiles (Monday first), normalised to mean 1 when used.
+DOW_PROFILE: dict[str, tuple[float, ...]] = {
+    "store": (0.85, 0.8, 0.85, 0.9, 1.1, 1.35, 1.15),
+    "app": (1.0, 0.95, 0.95, 1.0, 1.05, 1.05, 1.0),
+    "mini_program": (0.95, 0.95, 1.0, 1.0, 1.05, 1.05, 1.0),
+    "marketplace": (1.05, 1.0, 1.0, 0.95, 0.95, 1.0, 1.05),
+}
+DEFAULT_DOW = (1.0,) * 7
+
+
+@dataclass(frozen=True)
+class Archetype:
+    """Generative parameters of one archetype and its ground truth."""
+
+    name: str
+    demand_class: str  # intended Syntetos-Boylan class ("" for dying SKUs: it changes over time)
+    stocking: str  # intended stocking decision
+    rate: tuple[float, float]  # orders per day per channel (before channel scale)
+    rate_clip: tuple[float, float]  # bounds after channel scaling
+    log_uniform: bool
+    extra_mean: float  # m: mean extra units per order
+    extra_k: float  # k: negative-binomial dispersion of extra units
+    channel_prob: float  # probability to be sold in each channel (at least one)
+    price: tuple[float, float]  # base price range (log-uniform)
+    lead_time: tuple[int, int]  # supplier lead time, days
+    loyal_share: float  # share of orders placed by the SKU's repeat buyers
+    promo_rate: float  # promotion starts per day
+    category: tuple[str, ...]
+
+
+ARCHETYPES: dict[str, Archetype] = {
+    a.name: a
+    for a in (
+        Archetype("consumable", "smooth", "unified", (7.0, 16.0), (5.5, 30.0), False, 1.0, 20.0,
+                  1.0, (1.5, 15.0), (2, 7), 0.85, 1 / 45, ("grocery", "personal_care")),
+        Archetype("erratic", "erratic", "unified", (3.0, 4.5), (2.6, 4.2), False, 3.0, 0.4,
+                  1.0, (10.0, 60.0), (5, 14), 0.35, 1 / 45, ("apparel", "toys")),
+        Archetype("durable", "intermittent", "tiered", (0.04, 0.3), (0.02, 0.3), True, 0.1,
+                  3.0, 0.6, (80.0, 800.0), (14, 45), 0.04, 1 / 120,
+                  ("appliances", "furniture")),
+        Archetype("custom", "lumpy", "tiered", (0.03, 0.25), (0.02, 0.25), True, 6.0, 0.4,
+                  0.5, (200.0, 2000.0), (30, 60), 0.02, 1 / 120, ("custom",)),
+        Archetype("dying", "", "tiered", (3.0, 8.0), (1.5, 10.0), False, 1.0, 5.0,
+                  1.0, (5.0, 80.0), (5, 21), 0.5, 1 / 60, ("seasonal", "electronics")),
+    )
+}
+
+DEFAULT_MIX: tuple[tuple[str, float], ...] = (
+    ("consumable", 0.30),
+    ("erratic", 0.20),
+    ("durable", 0.25),
+    ("custom", 0.10),
+    ("dying", 0.15),
+)
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """What to generate. Frozen so it can be logged as params and saved with the data."""
+
+    n_skus: int = 400
+    start: str = "2024-01-01"
+    n_days: int = 730
+    channels: tuple[str, ...] = CHANNELS
+    mix: tuple[tuple[str, float], ...] = DEFAULT_MIX
+    launch_share: float = 0.1  # SKUs launched after the start (zeros and no price before)
+    overstock_share: float = 0.15  # durable / custom SKUs holding far more stock than demand
+    excess_cover_weeks: float = 26.0  # weeks of cover above which stock counts as excess
+    promo_discount: float = 0.2
+    n_general_customers: int | None = None  # occasional buyers; default 20 per SKU
+    id_width: int = 5  # SKU IDs are zero-padded: "00042"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_skus < 1 or self.n_days < 28:
+            raise ValueError("n_skus must be >= 1 and n_days >= 28")
+        unknown = {name for name, _ in self.mix} - set(ARCHETYPES)
+        if unknown:
+            raise ValueError(f"unknown archetypes {sorted(unknown)}; known: {sorted(ARCHETYPES)}")
+        if not self.channels:
+            raise ValueError("at least one channel is needed")
+
+
+@dataclass(frozen=True)
+class SyntheticData:
+    """Tables in the contracts of DESIGN.md plus the ground truth."""
+
+    config: SyntheticConfig
+    sales: pd.DataFrame  # sku_id, channel, ds, y, price, promo
+    inventory: pd.DataFrame  # sku_id, channel, ds, on_hand (at the last day)
+    skus: pd.DataFrame  # sku_id, category, unit_cost, lead_time_days
+    truth: pd.DataFrame  # one row per SKU: archetype, demand_class, stocking, slow_mover, ...
+    series_truth: pd.DataFrame  # one row per series: base_rate, mean_units_last_28d, ...
+    transactions: pd.DataFrame | None = field(default=None)
+
+
+def generate_omnichannel(
+    config: SyntheticConfig | None = None, *, transactions: bool = True, **overrides: Any
+) -> SyntheticData:
+    """Generate sales, transactions, inventory, SKU master and truth.
+
+    ``generate_omnichannel(n_skus=100, seed=1)`` is the same as passing a `SyntheticConfig`.
+    Same config, same output. ``transactions=False`` skips the (large) customer table.
+    """
+    cfg = replace(config or SyntheticConfig(), **overrides)
+    rng = np.random.default_rng(cfg.seed)
+    n_days = cfg.n_days
+    dates = pd.date_range(cfg.start, periods=n_days, freq="D")
+
+    # --- SKUs ---------------------------------------------------------------------------
+    names = [name for name, _ in cfg.mix]
+    weights = np.array([w for _, w in cfg.mix], dtype=float)
+    counts = np.floor(weights / weights.sum() * cfg.n_skus).astype(int)
+    counts[np.argsort(-weights)[: cfg.n_skus - counts.sum()]] += 1
+    sku_arch = rng.permutation(np.repeat(np.arange(len(names)), counts))
+    arch_of = [ARCHETYPES[names[i]] for i in sku_arch]
+    n_skus = cfg.n_skus
+    sku_ids = np.array([f"{i + 1:0{cfg.id_width}d}" for i in range(n_skus)], dtype=object)
+    launch = np.zeros(n_skus, dtype=int)
+    launched_late = rng.random(n_skus) < cfg.launch_share
+    launch[launched_late] = rng.integers(30, max(31, n_days // 2), launched_late.sum())
+    base_price = np.exp(rng.uniform(*np.log([[a.price[0] for a in arch_of],
+                                             [a.price[1] for a in arch_of]])))
+    elasticity = rng.uniform(1.0, 2.0, n_skus)
+    wave_amp = rng.uniform(0.0, 0.12, n_skus)
+    wave_phase = rng.uniform(0, 2 * np.pi, n_skus)
+    is_dying = np.array([a.name == "dying" for a in arch_of])
+    decay_start = rng.uniform(0.25, 0.55, n_skus) * n_days
+    decay_tau = rng.uniform(15.0, 45.0, n_skus)
+    lowfreq = np.array([a.stocking == "tiered" and a.name != "dying" for a in arch_of])
+    overstocked = lowfreq & (rng.random(n_skus) < cfg.overstock_share)
+
+    # --- series (SKU x channel) -----------------------------------------------------------
+    n_ch = len(cfg.channels)
+    sold_in = rng.random((n_skus, n_ch)) < np.array([[a.channel_prob] for a in arch_of])
+    none = ~sold_in.any(axis=1)
+    sold_in[none, rng.integers(0, n_ch, none.sum())] = True
+    s_sku, s_ch = np.nonzero(sold_in)  # row-major: series sorted by SKU, then channel
+    n_series = len(s_sku)
+    ch_names = np.array(cfg.channels, dtype=object)
+    ch_scale = np.array([CHANNEL_SCALE.get(c, 0.7) for c in cfg.channels])
+    lo = np.array([arch_of[i].rate[0] for i in s_sku])
+    hi = np.array([arch_of[i].rate[1] for i in s_sku])
+    log_u = np.array([arch_of[i].log_uniform for i in s_sku])
+    u = rng.random(n_series)
+    base = np.where(log_u, np.exp(np.log(lo) + u * (np.log(hi) - np.log(lo))), lo + u * (hi - lo))
+    clip_lo = np.array([arch_of[i].rate_clip[0] for i in s_sku])
+    clip_hi = np.array([arch_of[i].rate_clip[1] for i in s_sku])
+    base_rate = np.clip(base * ch_scale[s_ch], clip_lo, clip_hi)
+    extra_m = np.array([arch_of[i].extra_mean for i in s_sku])
+    extra_k = np.array([arch_of[i].extra_k for i in s_sku])
+
+    # --- (series x day) intensity ---------------------------------------------------------
+    t = np.arange(n_days)
+    dow = np.array([DOW_PROFILE.get(c, DEFAULT_DOW) for c in cfg.channels])
+    dow = dow / dow.mean(axis=1, keepdims=True)
+    dow_mult = dow[s_ch][:, dates.dayofweek.to_numpy()]
+    doy = dates.dayofyear.to_numpy()
+    wave = 1.0 + wave_amp[s_sku, None] * np.sin(2 * np.pi * doy / 365.25 + wave_phase[s_sku, None])
+    promo_rate = np.array([arch_of[i].promo_rate for i in s_sku])
+    starts = rng.random((n_series, n_days)) < promo_rate[:, None]
+    cs = np.cumsum(starts, axis=1)
+    promo = (cs - np.pad(cs, ((0, 0), (7, 0)))[:, :n_days]) > 0  # a promotion lasts 7 days
+    step_day = rng.integers(0, n_days, n_skus)
+    step = np.where(t[None, :] >= step_day[:, None], rng.uniform(0.9, 1.1, n_skus)[:, None], 1.0)
+    ch_price = np.where(ch_names == "marketplace", 0.95, 1.0)
+    list_price = base_price[s_sku, None] * step[s_sku] * ch_price[s_ch, None]
+    price = list_price * np.where(promo, 1.0 - cfg.promo_discount, 1.0)
+    price_effect = (price / list_price) ** (-elasticity[s_sku, None])
+    lam = base_rate[:, None] * dow_mult * wave * price_effect
+    since = t[None, :] - decay_start[s_sku, None]
+    decay = np.where(since > 0, np.exp(-np.maximum(since, 0) / decay_tau[s_sku, None]), 1.0)
+    decay[since > 5 * decay_tau[s_sku, None]] = 0.0
+    lam = np.where(is_dying[s_sku, None], lam * decay, lam)
+    live = t[None, :] >= launch[s_sku, None]
+    lam = np.where(live, lam, 0.0)
+
+    orders = rng.poisson(lam)
+    has = orders > 0
+    k_tot = np.where(has, orders * extra_k[:, None], 1.0)
+    p_nb = extra_k / (extra_k + extra_m)
+    extra = np.where(has, rng.negative_binomial(k_tot, np.broadcast_to(p_nb[:, None], k_tot.shape)), 0)
+    units = orders + extra
+
+    # --- tables ----------------------------------------------------------------------------
+    sku_col = sku_ids[s_sku]
+    ch_col = ch_names[s_ch]
+    price_obs = np.where(live, np.round(price, 2), np.nan)
+    sales = pd.DataFrame(
+        {
+            "sku_id": np.repeat(sku_col, n_days),
+            "channel": np.repeat(ch_col, n_days),
+            "ds": np.tile(dates.to_numpy(), n_series),
+            "y": units.ravel().astype("float64"),
+            "price": price_obs.ravel(),
+            "promo": (promo & live).ravel().astype("int8"),
+        }
+    )
+
+    mean_units = lam * (1.0 + extra_m[:, None])  # expected units per day
+    recent = mean_units[:, -28:].mean(axis=1)
+    peak = mean_units.max(axis=1)
+    cover_days = rng.uniform(14, 42, n_series)
+    stock_mean = np.where(is_dying[s_sku], peak * rng.uniform(10, 30, n_series), recent * cover_days)
+    excess_days = rng.uniform(2.0, 4.0, n_series) * cfg.excess_cover_weeks * 7
+    stock_mean = np.where(overstocked[s_sku], np.maximum(recent, 0.05) * excess_days, stock_mean)
+    on_hand = rng.poisson(stock_mean)
+    on_hand = np.where(overstocked[s_sku] | is_dying[s_sku], np.maximum(on_hand, 3), on_hand)
+    inventory = pd.DataFrame(
+        {"sku_id": sku_col, "channel": ch_col, "ds": dates[-1], "on_hand": on_hand.astype("float64")}
+    )
+
+    lead = np.array([rng.integers(a.lead_time[0], a.lead_time[1] + 1) for a in arch_of])
+    skus = pd.DataFrame(
+        {
+            "sku_id": sku_ids,
+            "category": [a.category[rng.integers(len(a.category))] for a in arch_of],
+            "unit_cost": np.round(base_price * rng.uniform(0.45, 0.7, n_skus), 2),
+            "lead_time_days": lead.astype("float64"),
+        }
+    )
+    reason = np.where(is_dying, "decayed_demand", np.where(overstocked, "excess_cover", ""))
+    truth = pd.DataFrame(
+        {
+            "sku_id": sku_ids,
+            "archetype": [a.name for a in arch_of],
+            "demand_class": [a.demand_class for a in arch_of],
+            "stocking": [a.stocking for a in arch_of],
+            "slow_mover": is_dying | overstocked,
+            "slow_mover_reason": reason.astype(object),
+            "loyal_share": [a.loyal_share for a in arch_of],
+            "n_channels": sold_in.sum(axis=1),
+            "launch": dates[launch],
+        }
+    )
+    series_truth = pd.DataFrame(
+        {
+            "sku_id": sku_col,
+            "channel": ch_col,
+            "archetype": truth["archetype"].to_numpy()[s_sku],
+            "base_rate": base_rate,
+            "units_per_order": 1.0 + extra_m,
+            "expected_units_last_28d": recent * 28,
+        }
+    )
+    tx = (
+        _transactions(rng, cfg, orders, extra, s_sku, sku_col, ch_col, dates, price_obs, arch_of, lam)
+        if transactions
+        else None
+    )
+    return SyntheticData(cfg, sales, inventory, skus, truth, series_truth, tx)
+
+
+def _transactions(
+    rng: np.random.Generator,
+    cfg: SyntheticConfig,
+    orders: np.ndarray,
+    extra: np.ndarray,
+    s_sku: np.ndarray,
+    sku_col: np.ndarray,
+    ch_col: np.ndarray,
+    dates: pd.DatetimeIndex,
+    price: np.ndarray,
+    arch_of: list[Archetype],
+    lam: np.ndarray,
+) -> pd.DataFrame:
+    """One line per order, quantities summing exactly to the sales of each series and day.
+
+    Each SKU has a pool of repeat buyers sized so that each buys about every 30 days;
+    a share of its orders (``loyal_share``) comes from that pool, the rest from a large
+    population of occasional customers, so consumables are repurchased by the same people
+    and durables almost never.
+    """
+    n_days = orders.shape[1]
+    flat_orders = orders.ravel()
+    cell = np.repeat(np.arange(flat_orders.size), flat_orders)  # cell (series*day) of each order
+    n_orders = cell.size
+    first = np.concatenate([[0], np.cumsum(flat_orders)[:-1]])
+    flat_extra = extra.ravel()
+    extra_cell = np.repeat(np.arange(flat_extra.size), flat_extra)
+    pick = first[extra_cell] + np.floor(rng.random(extra_cell.size) * flat_orders[extra_cell]).astype(
+        np.int64
+    )
+    quantity = 1 + np.bincount(pick, minlength=n_orders)
+
+    series = cell // n_days
+    day = cell % n_days
+    sku = s_sku[series]
+    n_skus = cfg.n_skus
+    n_general = cfg.n_general_customers or max(1000, 20 * n_skus)
+    sku_rate = np.bincount(s_sku, weights=lam.mean(axis=1), minlength=n_skus)
+    loyal_share = np.array([a.loyal_share for a in arch_of])
+    pool = np.maximum(1, np.ceil(sku_rate * loyal_share * 30)).astype(np.int64)
+    pool_start = n_general + np.concatenate([[0], np.cumsum(pool)[:-1]])
+    loyal = rng.random(n_orders) < loyal_share[sku]
+    customer = np.where(
+        loyal,
+        pool_start[sku] + np.floor(rng.random(n_orders) * pool[sku]).astype(np.int64),
+        rng.integers(0, n_general, n_orders),
+    )
+    uniq, codes = np.unique(customer, return_inverse=True)
+    width = len(str(int(uniq.max()))) + 1 if uniq.size else 1
+    names = np.array([f"{c:0{width}d}" for c in uniq], dtype=object)  # leading zeros on purpose
+    seconds = rng.integers(8 * 3600, 22 * 3600, n_orders)
+    ts = dates.to_numpy()[day] + seconds.astype("timedelta64[s]")
+    unit_price = price.ravel()[cell]
+    tx = pd.DataFrame(
+        {
+            "customer_id": names[codes],
+            "sku_id": sku_col[series],
+            "channel": ch_col[series],
+            "ts": ts.astype("datetime64[ns]"),
+            "quantity": quantity.astype("float64"),
+            "amount": np.round(quantity * unit_price, 2),
+        }
+    )
+    return tx

@@ -1,0 +1,38 @@
+"""Named errors and warnings raised by `forecasting`."""
+
+from __future__ import annotations
+
+
+class ForecastingError(Exception):
+    """Base class of the user errors `forecasting` raises (the CLI prints them in one line)."""
+
+
+class DataContractError(ForecastingError, ValueError):
+    """An input table breaks a contract of DESIGN.md.
+
+    The message names the source (file), the column, the first offending rows and the fix.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        problem: str,
+        fix: str,
+        column: str | None = None,
+        rows: str | None = None,
+    ) -> None:
+        self.source = source
+        self.column = column
+        self.problem = problem
+        self.rows = rows
+        self.fix = fix
+        where = f"{source}: column '{column}'" if column else source
+        text = f"{where}: {problem}"
+        if rows:
+            text += f" (first offending rows: {rows})"
+        text += f". Fix: {fix}"
+        super().__init__(text)
+
+
+class ShortHistoryWarning(UserWarning):
+    """A series or customer history is shorter than a method needs; a fallback is used."""
