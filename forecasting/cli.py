@@ -10,7 +10,6 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from forecasting import __version__, tracking
 from forecasting.data.contracts import CONTRACTS, TRANSACTIONS
@@ -44,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     uri = _uri_parent()
 
     p = sub.add_parser(
-        "demo", parents=[uri], help="the whole job end to end on built-in synthetic data",
+        "demo",
+        parents=[uri],
+        help="the whole job end to end on built-in synthetic data",
         description="Generate a synthetic omnichannel retailer, run every stage built so far, "
         "log each stage to MLflow and print a summary.",
     )
@@ -55,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_demo)
 
     p = sub.add_parser(
-        "train-demand", parents=[uri], help="demand forecasts per sku x channel",
+        "train-demand",
+        parents=[uri],
+        help="demand forecasts per sku x channel",
         description="Train demand models on a sales file, backtest them, log the run to MLflow "
         "and write forecasts: sku_id, channel, ds, forecast plus quantile columns.",
     )
@@ -66,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_not_built("train-demand", 3, [("sales", "sales")]))
 
     p = sub.add_parser(
-        "train-propensity", parents=[uri], help="repurchase model trained up to a cutoff",
+        "train-propensity",
+        parents=[uri],
+        help="repurchase model trained up to a cutoff",
         description="Train the repurchase-propensity model on transactions up to --cutoff and "
         "write customer_id, score = P(a purchase in (cutoff, cutoff + N days]).",
     )
@@ -77,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_not_built("train-propensity", 4, [("transactions", "transactions")]))
 
     p = sub.add_parser(
-        "build-predictor", parents=[uri], help="train, log and register the elastic-SKU predictor",
+        "build-predictor",
+        parents=[uri],
+        help="train, log and register the elastic-SKU predictor",
         description="Train what the predictor needs, log it as an MLflow pyfunc model, register "
         "it and set the alias when it passes the validation gate.",
     )
@@ -88,39 +95,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alias", default=tracking.SERVING_ALIAS, help="alias to set")
     p.set_defaults(
         handler=_not_built(
-            "build-predictor", 5,
+            "build-predictor",
+            5,
             [("transactions", "transactions"), ("sales", "sales"), ("inventory", "inventory")],
         )
     )
 
     p = sub.add_parser(
-        "score", parents=[uri], help="batch scoring with a registered predictor",
+        "score",
+        parents=[uri],
+        help="batch scoring with a registered predictor",
         description="Score a sales file with a registered predictor (models:/NAME@ALIAS) and "
         "write one decision per SKU.",
     )
-    p.add_argument("--model", required=True, help="model URI, e.g. models:/elastic-sku-predictor@champion")
+    p.add_argument(
+        "--model", required=True, help="model URI, e.g. models:/elastic-sku-predictor@champion"
+    )
     p.add_argument("--sales", required=True, help="sales file")
     p.add_argument("--inventory", help="inventory snapshot file")
     p.add_argument("--output", required=True, help="decisions file (CSV or Parquet)")
-    p.set_defaults(
-        handler=_not_built("score", 5, [("sales", "sales"), ("inventory", "inventory")])
-    )
+    p.set_defaults(handler=_not_built("score", 5, [("sales", "sales"), ("inventory", "inventory")]))
 
     p = sub.add_parser(
-        "simulate", parents=[uri], help="replay demand under a stocking policy vs all-unified",
+        "simulate",
+        parents=[uri],
+        help="replay demand under a stocking policy vs all-unified",
         description="Replay held-out demand under the predictor's stocking decisions and under "
         "an all-unified baseline; report fill rate, turnover days and slow-mover share.",
     )
     p.add_argument("--sales", required=True, help="sales file")
     p.add_argument("--inventory", required=True, help="inventory snapshot file")
-    p.add_argument("--model", default=f"models:/{tracking.PREDICTOR_MODEL}@{tracking.SERVING_ALIAS}",
-                   help="predictor to simulate")
+    p.add_argument(
+        "--model",
+        default=f"models:/{tracking.PREDICTOR_MODEL}@{tracking.SERVING_ALIAS}",
+        help="predictor to simulate",
+    )
     p.set_defaults(
         handler=_not_built("simulate", 5, [("sales", "sales"), ("inventory", "inventory")])
     )
 
     p = sub.add_parser(
-        "validate", help="check a file against a data contract of DESIGN.md",
+        "validate",
+        help="check a file against a data contract of DESIGN.md",
         description="Read a file as the given table and report the first contract violation.",
     )
     p.add_argument("--table", required=True, choices=sorted(CONTRACTS), help="which contract")
@@ -128,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_validate)
 
     p = sub.add_parser(
-        "sales-from-transactions", help="sum transactions into sales at D, W or M",
+        "sales-from-transactions",
+        help="sum transactions into sales at D, W or M",
         description="Sum quantity per sku, channel and period, zero periods filled from each "
         "series' first sale to the end of the data; weeks start on Monday, months on the 1st.",
     )
@@ -165,7 +182,9 @@ def _sales_from_transactions(args: argparse.Namespace) -> int:
     tx = read_table(args.transactions, TRANSACTIONS)
     sales = transactions_to_sales(tx, args.freq, validated=True)
     write_table(sales, args.output)
-    print(f"{args.output}: {len(sales)} rows, {sales.groupby(['sku_id', 'channel']).ngroups} series")
+    print(
+        f"{args.output}: {len(sales)} rows, {sales.groupby(['sku_id', 'channel']).ngroups} series"
+    )
     return 0
 
 

@@ -42,7 +42,9 @@ def run_demo(config: DemoConfig | None = None, tracking_uri: str | None = None) 
     cfg = config or DemoConfig()
     started = time.perf_counter()
     out = Path(cfg.output_dir)
-    data = generate_omnichannel(SyntheticConfig(n_skus=cfg.n_skus, n_days=cfg.n_days, seed=cfg.seed))
+    data = generate_omnichannel(
+        SyntheticConfig(n_skus=cfg.n_skus, n_days=cfg.n_days, seed=cfg.seed)
+    )
     assert data.transactions is not None
     files = {
         "sales": (data.sales, SALES),
@@ -128,8 +130,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         "{transactions} transactions from {customers} customers".format(**summary),
         "  demand classes: "
         + ", ".join(f"{k} {v:.0%}" for k, v in sorted(summary["class_share"].items())),
-        f"  classes agree with the generator's truth on {summary['class_agreement_with_truth']:.1%} "
-        "of series",
+        "  classes agree with the generator's truth on "
+        f"{summary['class_agreement_with_truth']:.1%} of series",
         f"  files: {summary['output_dir']}/data",
         f"  MLflow run: {summary['mlflow_run_id']} (experiment {tracking.EXPERIMENTS['demo']})",
     ]

@@ -151,7 +151,8 @@ def log_config(config: Any, name: str = "config") -> None:
     import mlflow
 
     mlflow.log_params(flatten_params(config, f"{name}."))
-    payload = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    is_instance = dataclasses.is_dataclass(config) and not isinstance(config, type)
+    payload = dataclasses.asdict(config) if is_instance else dict(config)
     mlflow.log_dict(json.loads(json.dumps(payload, default=str)), f"{name}.json")
 
 
@@ -169,6 +170,7 @@ def log_table(df: pd.DataFrame, artifact_file: str) -> None:
 def log_figure(fig: Any, artifact_file: str) -> None:
     """Log a matplotlib figure and close it."""
     import matplotlib.pyplot as plt
+
     import mlflow
 
     mlflow.log_figure(fig, artifact_file)
@@ -185,8 +187,9 @@ def set_alias(name: str, alias: str, version: str | int, tracking_uri: str | Non
 
 def alias_version(name: str, alias: str, tracking_uri: str | None = None) -> str | None:
     """The version ``models:/name@alias`` points at, or ``None``."""
-    import mlflow
     from mlflow.exceptions import MlflowException
+
+    import mlflow
 
     uri = configure(tracking_uri)
     try:

@@ -2,6 +2,6 @@
 # The whole test suite: creates .venv, installs the project with [dev], runs ruff, mypy and pytest.
 # Extra arguments go to pytest (e.g. `bash scripts/test.sh -m "not slow"`).
 EXTRAS="dev" source "$(dirname "$0")/_venv.sh"
-echo "== ruff"; ruff check forecasting tests benchmarks
+echo "== ruff"; ruff check forecasting tests benchmarks && ruff format --check forecasting tests benchmarks
 echo "== mypy"; mypy
 echo "== pytest"; exec python -m pytest "$@"

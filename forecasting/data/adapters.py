@@ -83,8 +83,16 @@ def load_online_retail(folder: str | Path) -> pd.DataFrame:
     second = second.rename(
         columns={"InvoiceNo": "Invoice", "UnitPrice": "Price", "CustomerID": "Customer ID"}
     )
-    cols = ["Invoice", "StockCode", "Description", "Quantity", "InvoiceDate", "Price",
-            "Customer ID", "Country"]
+    cols = [
+        "Invoice",
+        "StockCode",
+        "Description",
+        "Quantity",
+        "InvoiceDate",
+        "Price",
+        "Customer ID",
+        "Country",
+    ]
     first, second = first[cols], second[cols]
     n_read = len(first) + len(second)
     overlap = second["Invoice"].isin(set(first["Invoice"]))

@@ -56,8 +56,9 @@ def transactions_to_sales(
     if has_amount:
         work["amount"] = tx["amount"].to_numpy(dtype="float64")
     agg = work.groupby(["series", "ds"], sort=True).sum(min_count=1).reset_index()
-    filled = fill_gaps(agg, freq=PANDAS_FREQ[freq], start="per_serie", end="global",
-                       id_col="series", time_col="ds")
+    filled = fill_gaps(
+        agg, freq=PANDAS_FREQ[freq], start="per_serie", end="global", id_col="series", time_col="ds"
+    )
     filled["y"] = filled["y"].fillna(0.0)
     names = tx[keys].drop_duplicates().sort_values(keys).reset_index(drop=True)
     codes = filled["series"].to_numpy()

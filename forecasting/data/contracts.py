@@ -41,6 +41,8 @@ class TableContract:
     name: str
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()
+    #: Columns that identify a row in error messages (default: the key).
+    display: tuple[str, ...] = ()
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -76,6 +78,7 @@ TRANSACTIONS = TableContract(
         Column("amount", "number", required=False),
         Column("order_id", "id", required=False),
     ),
+    display=("customer_id", "sku_id", "ts"),
 )
 
 INVENTORY = TableContract(
@@ -132,9 +135,10 @@ def validate(
     if missing:
         raise DataContractError(
             src,
-            f"required column(s) {missing} missing; found {list(map(str, df.columns))}",
+            f"required but missing; the columns found are {list(map(str, df.columns))}",
             f"a {contract.name} table needs the columns {list(contract.required)}; "
             "rename or add them",
+            column=", ".join(missing),
         )
     out = df.reset_index(drop=True).copy()
     for col in contract.columns:
@@ -159,8 +163,8 @@ def _convert(
 ) -> pd.Series:
     s = df[col.name]
     null = s.isna().to_numpy()
-    shown = [c for c in (*contract.key, col.name) if c in df.columns and c != col.name]
-    shown = [*dict.fromkeys([*shown[:3], col.name])]
+    ident = [c for c in (contract.display or contract.key) if c in df.columns and c != col.name]
+    shown = [*ident[:3], col.name]
 
     def fail(mask: np.ndarray, problem: str, fix: str) -> DataContractError:
         return DataContractError(
@@ -196,9 +200,7 @@ def _convert(
             raise fail(null, "have no date", f"every row needs a '{col.name}'")
         return out.astype("datetime64[ns]")
     # number / flag
-    if pd.api.types.is_bool_dtype(s):
-        num = s.astype("float64")
-    elif pd.api.types.is_numeric_dtype(s):
+    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
         num = s.astype("float64")
     else:
         num = pd.to_numeric(s, errors="coerce").astype("float64")
@@ -231,8 +233,8 @@ def _as_text(s: pd.Series) -> pd.Series:
     if isinstance(s.dtype, pd.CategoricalDtype):
         cats = s.cat.categories
         if pd.api.types.infer_dtype(cats, skipna=True) != "string":
-            s = s.cat.rename_categories(_as_text(pd.Series(cats)).to_numpy())
-        return s.astype(object).where(s.notna(), None)
+            s = s.cat.rename_categories(list(_as_text(pd.Series(cats))))
+        return s.astype(object)
     if pd.api.types.is_float_dtype(s):
         v = s.to_numpy()
         ok = ~np.isnan(v)

@@ -25,9 +25,7 @@ def table_format(path: str | os.PathLike[str]) -> str:
         return "csv"
     if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
-    raise ForecastingError(
-        f"{path}: unknown file type; use .csv, .csv.gz, .parquet or .pq"
-    )
+    raise ForecastingError(f"{path}: unknown file type; use .csv, .csv.gz, .parquet or .pq")
 
 
 def read_table(path: str | os.PathLike[str], contract: TableContract) -> pd.DataFrame:
@@ -75,8 +73,8 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     os.close(fd)
     try:
         if fmt == "csv":
-            compression = "gzip" if target.name.lower().endswith(".gz") else None
-            df.to_csv(tmp, index=False, compression=compression)
+            gz = target.name.lower().endswith(".gz")
+            df.to_csv(tmp, index=False, compression="gzip" if gz else None)
         else:
             df.to_parquet(tmp, index=False)
         os.replace(tmp, target)

@@ -31,7 +31,12 @@ import pandas as pd
 CHANNELS: tuple[str, ...] = ("store", "app", "mini_program", "marketplace")
 
 #: Relative size of each channel (a SKU's base rate is multiplied by it).
-CHANNEL_SCALE: dict[str, float] = {"store": 1.0, "app": 0.8, "mini_program": 0.55, "marketplace": 0.7}
+CHANNEL_SCALE: dict[str, float] = {
+    "store": 1.0,
+    "app": 0.8,
+    "mini_program": 0.55,
+    "marketplace": 0.7,
+}
 
 #: Day-of-week profiles (Monday first), normalised to mean 1 when used.
 DOW_PROFILE: dict[str, tuple[float, ...]] = {
@@ -66,17 +71,86 @@ class Archetype:
 ARCHETYPES: dict[str, Archetype] = {
     a.name: a
     for a in (
-        Archetype("consumable", "smooth", "unified", (7.0, 16.0), (5.5, 30.0), False, 1.0, 20.0,
-                  1.0, (1.5, 15.0), (2, 7), 0.85, 1 / 45, ("grocery", "personal_care")),
-        Archetype("erratic", "erratic", "unified", (3.0, 4.5), (2.6, 4.2), False, 3.0, 0.4,
-                  1.0, (10.0, 60.0), (5, 14), 0.35, 1 / 45, ("apparel", "toys")),
-        Archetype("durable", "intermittent", "tiered", (0.04, 0.3), (0.02, 0.3), True, 0.1,
-                  3.0, 0.6, (80.0, 800.0), (14, 45), 0.04, 1 / 120,
-                  ("appliances", "furniture")),
-        Archetype("custom", "lumpy", "tiered", (0.03, 0.25), (0.02, 0.25), True, 6.0, 0.4,
-                  0.5, (200.0, 2000.0), (30, 60), 0.02, 1 / 120, ("custom",)),
-        Archetype("dying", "", "tiered", (3.0, 8.0), (1.5, 10.0), False, 1.0, 5.0,
-                  1.0, (5.0, 80.0), (5, 21), 0.5, 1 / 60, ("seasonal", "electronics")),
+        Archetype(
+            "consumable",
+            "smooth",
+            "unified",
+            (7.0, 16.0),
+            (5.5, 30.0),
+            False,
+            1.0,
+            20.0,
+            1.0,
+            (1.5, 15.0),
+            (2, 7),
+            0.85,
+            1 / 45,
+            ("grocery", "personal_care"),
+        ),
+        Archetype(
+            "erratic",
+            "erratic",
+            "unified",
+            (3.0, 4.5),
+            (2.6, 4.2),
+            False,
+            3.0,
+            0.4,
+            1.0,
+            (10.0, 60.0),
+            (5, 14),
+            0.35,
+            1 / 45,
+            ("apparel", "toys"),
+        ),
+        Archetype(
+            "durable",
+            "intermittent",
+            "tiered",
+            (0.04, 0.3),
+            (0.02, 0.3),
+            True,
+            0.1,
+            3.0,
+            0.6,
+            (80.0, 800.0),
+            (14, 45),
+            0.04,
+            1 / 120,
+            ("appliances", "furniture"),
+        ),
+        Archetype(
+            "custom",
+            "lumpy",
+            "tiered",
+            (0.03, 0.25),
+            (0.02, 0.25),
+            True,
+            6.0,
+            0.4,
+            0.5,
+            (200.0, 2000.0),
+            (30, 60),
+            0.02,
+            1 / 120,
+            ("custom",),
+        ),
+        Archetype(
+            "dying",
+            "",
+            "tiered",
+            (3.0, 8.0),
+            (1.5, 10.0),
+            False,
+            1.0,
+            5.0,
+            1.0,
+            (5.0, 80.0),
+            (5, 21),
+            0.5,
+            1 / 60,
+            ("seasonal", "electronics"),
+        ),
     )
 }
 
@@ -154,8 +228,9 @@ def generate_omnichannel(
     launch = np.zeros(n_skus, dtype=int)
     launched_late = rng.random(n_skus) < cfg.launch_share
     launch[launched_late] = rng.integers(30, max(31, n_days // 2), launched_late.sum())
-    base_price = np.exp(rng.uniform(*np.log([[a.price[0] for a in arch_of],
-                                             [a.price[1] for a in arch_of]])))
+    base_price = np.exp(
+        rng.uniform(*np.log([[a.price[0] for a in arch_of], [a.price[1] for a in arch_of]]))
+    )
     elasticity = rng.uniform(1.0, 2.0, n_skus)
     wave_amp = rng.uniform(0.0, 0.12, n_skus)
     wave_phase = rng.uniform(0, 2 * np.pi, n_skus)
@@ -214,7 +289,9 @@ def generate_omnichannel(
     has = orders > 0
     k_tot = np.where(has, orders * extra_k[:, None], 1.0)
     p_nb = extra_k / (extra_k + extra_m)
-    extra = np.where(has, rng.negative_binomial(k_tot, np.broadcast_to(p_nb[:, None], k_tot.shape)), 0)
+    extra = np.where(
+        has, rng.negative_binomial(k_tot, np.broadcast_to(p_nb[:, None], k_tot.shape)), 0
+    )
     units = orders + extra
 
     # --- tables ----------------------------------------------------------------------------
@@ -236,13 +313,20 @@ def generate_omnichannel(
     recent = mean_units[:, -28:].mean(axis=1)
     peak = mean_units.max(axis=1)
     cover_days = rng.uniform(14, 42, n_series)
-    stock_mean = np.where(is_dying[s_sku], peak * rng.uniform(10, 30, n_series), recent * cover_days)
+    stock_mean = np.where(
+        is_dying[s_sku], peak * rng.uniform(10, 30, n_series), recent * cover_days
+    )
     excess_days = rng.uniform(2.0, 4.0, n_series) * cfg.excess_cover_weeks * 7
     stock_mean = np.where(overstocked[s_sku], np.maximum(recent, 0.05) * excess_days, stock_mean)
     on_hand = rng.poisson(stock_mean)
     on_hand = np.where(overstocked[s_sku] | is_dying[s_sku], np.maximum(on_hand, 3), on_hand)
     inventory = pd.DataFrame(
-        {"sku_id": sku_col, "channel": ch_col, "ds": dates[-1], "on_hand": on_hand.astype("float64")}
+        {
+            "sku_id": sku_col,
+            "channel": ch_col,
+            "ds": dates[-1],
+            "on_hand": on_hand.astype("float64"),
+        }
     )
 
     lead = np.array([rng.integers(a.lead_time[0], a.lead_time[1] + 1) for a in arch_of])
@@ -279,7 +363,9 @@ def generate_omnichannel(
         }
     )
     tx = (
-        _transactions(rng, cfg, orders, extra, s_sku, sku_col, ch_col, dates, price_obs, arch_of, lam)
+        _transactions(
+            rng, cfg, orders, extra, s_sku, sku_col, ch_col, dates, price_obs, arch_of, lam
+        )
         if transactions
         else None
     )
@@ -313,9 +399,9 @@ def _transactions(
     first = np.concatenate([[0], np.cumsum(flat_orders)[:-1]])
     flat_extra = extra.ravel()
     extra_cell = np.repeat(np.arange(flat_extra.size), flat_extra)
-    pick = first[extra_cell] + np.floor(rng.random(extra_cell.size) * flat_orders[extra_cell]).astype(
-        np.int64
-    )
+    pick = first[extra_cell] + np.floor(
+        rng.random(extra_cell.size) * flat_orders[extra_cell]
+    ).astype(np.int64)
     quantity = 1 + np.bincount(pick, minlength=n_orders)
 
     series = cell // n_days

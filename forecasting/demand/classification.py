@@ -63,9 +63,7 @@ def classify_demand(
     end = df["ds"].max()
     grouped = df.groupby(keys, sort=True, observed=True)
     sold = df["y"].to_numpy() > 0
-    first_sale = df["ds"].where(sold).groupby([df[k] for k in keys], observed=True).transform(
-        "min"
-    )
+    first_sale = df["ds"].where(sold).groupby([df[k] for k in keys], observed=True).transform("min")
     active = (df["ds"] >= first_sale).to_numpy()
     stats = grouped.agg(total_units=("y", "sum"), revenue=("revenue", "sum"))
     nz = df.loc[sold, [*keys, "ds", "y"]].assign(y2=lambda d: d["y"] ** 2)
@@ -91,8 +89,17 @@ def classify_demand(
     stats["days_since_last_sale"] = (end - stats["last_sale"]).dt.days
     stats["abc"] = _abc(stats["revenue"].to_numpy(), abc_cutoffs)
     cols = [
-        "demand_class", "adi", "cv2", "n_periods", "n_nonzero", "total_units", "revenue",
-        "abc", "first_sale", "last_sale", "days_since_last_sale",
+        "demand_class",
+        "adi",
+        "cv2",
+        "n_periods",
+        "n_nonzero",
+        "total_units",
+        "revenue",
+        "abc",
+        "first_sale",
+        "last_sale",
+        "days_since_last_sale",
     ]
     return stats[cols].reset_index()
 
