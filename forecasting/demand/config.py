@@ -1,0 +1,111 @@
+"""The demand forecaster's configuration: one frozen dataclass, logged as params and saved
+with the model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from forecasting.data.aggregate import PANDAS_FREQ
+
+#: Season length by frequency (days in a week, weeks and months in a year).
+SEASON_LENGTH = {"D": 7, "W": 52, "M": 12}
+
+#: Local statsforecast models that can be candidates (names are the forecast columns).
+LOCAL_MODELS = ("AutoETS", "SeasonalNaive", "CrostonSBA", "TSB", "IMAPA", "ADIDA")
+
+#: Lags and rolling windows of the global LightGBM model by frequency.
+DEFAULT_LAGS = {"D": (7, 14, 21, 28), "W": (1, 2, 3, 4, 8, 13, 26, 52), "M": (1, 2, 3, 6, 12)}
+DEFAULT_WINDOWS = {"D": (7, 28, 90), "W": (4, 13, 26), "M": (3, 6, 12)}
+DATE_FEATURES = {"D": ("dayofweek", "month", "day"), "W": ("month", "week"), "M": ("month",)}
+
+
+@dataclass(frozen=True)
+class DemandConfig:
+    """How `DemandForecaster` trains, backtests and forecasts.
+
+    ``levels`` are central interval levels: 80 gives the 10% and 90% quantiles as
+    ``forecast-lo-80`` / ``forecast-hi-80``; the median is always given as ``forecast-median``.
+    """
+
+    freq: str = "D"
+    horizon: int = 28
+    levels: tuple[int, ...] = (80,)
+    n_windows: int = 2
+    step_size: int | None = None  # default: the horizon (windows do not overlap)
+    season_length: int | None = None  # default by frequency (SEASON_LENGTH)
+    local_models: tuple[str, ...] = LOCAL_MODELS
+    tsb_grid: tuple[tuple[float, float], ...] = ((0.1, 0.1), (0.2, 0.05), (0.05, 0.2))
+    use_lightgbm: bool = True
+    lags: tuple[int, ...] | None = None  # default by frequency (DEFAULT_LAGS)
+    windows: tuple[int, ...] | None = None  # rolling-mean windows (DEFAULT_WINDOWS)
+    lgb_n_estimators: int = 500
+    lgb_learning_rate: float = 0.05
+    lgb_num_leaves: int = 63
+    lgb_min_child_samples: int = 50
+    tweedie_variance_power: float = 1.1
+    ensembles: bool = True  # also try the mean of LightGBM and each local model per class
+    min_residuals: int = 40  # fewer CV residuals than this: quantiles pooled by class
+    n_jobs: int = 2
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes, logged
+
+    def __post_init__(self) -> None:
+        if self.freq not in PANDAS_FREQ:
+            raise ValueError(f"freq must be one of D, W, M, not {self.freq!r}")
+        if self.horizon < 1:
+            raise ValueError("horizon must be >= 1")
+        if self.n_windows < 1:
+            raise ValueError("n_windows must be >= 1")
+        unknown = set(self.local_models) - set(LOCAL_MODELS)
+        if unknown:
+            raise ValueError(f"unknown local models {sorted(unknown)}; known: {LOCAL_MODELS}")
+        if any(not 0 < lv < 100 for lv in self.levels):
+            raise ValueError("levels are percentages strictly between 0 and 100")
+
+    @property
+    def pandas_freq(self) -> str:
+        return PANDAS_FREQ[self.freq]
+
+    @property
+    def season(self) -> int:
+        return self.season_length or SEASON_LENGTH[self.freq]
+
+    @property
+    def step(self) -> int:
+        return self.step_size or self.horizon
+
+    @property
+    def lag_list(self) -> tuple[int, ...]:
+        return self.lags or DEFAULT_LAGS[self.freq]
+
+    @property
+    def window_list(self) -> tuple[int, ...]:
+        return self.windows or DEFAULT_WINDOWS[self.freq]
+
+    @property
+    def quantiles(self) -> dict[str, float]:
+        """Column suffix -> quantile: ``{"lo-80": 0.1, "median": 0.5, "hi-80": 0.9}``."""
+        out: dict[str, float] = {}
+        for lv in sorted(self.levels, reverse=True):
+            out[f"lo-{lv:g}"] = round((100 - lv) / 200, 6)
+        out["median"] = 0.5
+        for lv in sorted(self.levels):
+            out[f"hi-{lv:g}"] = round((100 + lv) / 200, 6)
+        return out
+
+    def with_(self, **changes: Any) -> DemandConfig:
+        return replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> DemandConfig:
+        raw = json.loads(text)
+        for key in ("levels", "local_models", "lags", "windows"):
+            if raw.get(key) is not None:
+                raw[key] = tuple(raw[key])
+        raw["tsb_grid"] = tuple(tuple(p) for p in raw.get("tsb_grid", ()))
+        return cls(**raw)

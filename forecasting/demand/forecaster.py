@@ -1,0 +1,649 @@
+"""`DemandForecaster`: per-class selection among local statsforecast models, a global LightGBM
+(mlforecast) and their ensembles, chosen by rolling-origin cross-validation, with quantiles.
+
+Inside, series are Nixtla's long panel (``unique_id`` an integer code, ``ds``, ``y``); at the
+edges they are ``sku_id`` + ``channel``. Leading zeros before a series' first sale are dropped
+(the product was not on sale yet); gaps are filled with zeros up to the last period of the
+data; a series without any sale is forecast as zero.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecasting.data.aggregate import period_start
+from forecasting.data.contracts import SALES, validate
+from forecasting.demand.classification import DEMAND_CLASSES, NO_DEMAND, classify_demand
+from forecasting.demand.config import DATE_FEATURES, DemandConfig
+from forecasting.errors import ForecastingError, ShortHistoryWarning
+
+log = logging.getLogger(__name__)
+
+KEYS = ["sku_id", "channel"]
+LGB = "LightGBM"
+#: Local models whose cross-validation can fit once and forward the state.
+FORWARD_MODELS = ("AutoETS", "SeasonalNaive")
+#: Fallback selection per class when there is too little history to cross-validate.
+DEFAULT_SELECTION: dict[str, tuple[str, ...]] = {
+    "smooth": ("AutoETS",),
+    "erratic": ("AutoETS",),
+    "intermittent": ("CrostonSBA",),
+    "lumpy": ("CrostonSBA",),
+}
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the libraries' expected warnings (short series, NaN rolling features)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
+
+
+class _BoosterModel:
+    """A saved LightGBM booster behind the ``predict(X)`` that mlforecast calls."""
+
+    def __init__(self, booster: Any) -> None:
+        self.booster = booster
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.booster.predict(X))
+
+
+class DemandForecaster:
+    """Demand forecasts per SKU x channel.
+
+    ``fit(sales)`` classifies the series, cross-validates every candidate on rolling origins
+    of the training data, picks per demand class the candidate (single model or ensemble)
+    with the lowest mean RMSSE, learns quantile offsets from the chosen forecast's backtest
+    residuals and fits the global LightGBM on all data. ``predict()`` refits the local models
+    the selection needs and returns ``sku_id, channel, ds, forecast`` plus
+    ``forecast-lo-{level}``, ``forecast-median`` and ``forecast-hi-{level}``.
+    """
+
+    lgb_: Any  # the fitted MLForecast (None when the selection does not use LightGBM)
+    lgb_booster_: Any  # a LightGBM booster loaded from its file
+
+    def __init__(self, config: DemandConfig | None = None) -> None:
+        self.config = config or DemandConfig()
+
+    # --- sklearn-style parameters ----------------------------------------------------------
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        from forecasting.tracking import flatten_params
+
+        return flatten_params(self.config)
+
+    # --- public API: validate and convert, then compute ---------------------------------------
+    def fit(self, sales: pd.DataFrame) -> DemandForecaster:
+        """Backtest the candidates, select per class, fit LightGBM. Returns ``self``."""
+        sales = validate(sales, SALES, "<sales>") if not _is_validated(sales) else sales
+        start = time.perf_counter()
+        panel, keys, end = prepare_panel(sales, self.config)
+        if panel.empty:
+            raise ForecastingError("no series has a sale: nothing to learn from")
+        self.end_ = end
+        self._fit(panel, keys, sales)
+        self.fit_seconds_ = round(time.perf_counter() - start, 2)
+        return self
+
+    def predict(
+        self, sales: pd.DataFrame | None = None, horizon: int | None = None
+    ) -> pd.DataFrame:
+        """Forecast ``horizon`` periods after the end of ``sales`` (default: the training data)."""
+        self._check_fitted()
+        h = horizon or self.config.horizon
+        if sales is None:
+            panel, keys, end = self.panel_, self.keys_, self.end_
+        else:
+            sales = validate(sales, SALES, "<sales>") if not _is_validated(sales) else sales
+            panel, keys, end = prepare_panel(sales, self.config)
+        return self._predict(panel, keys, end, h)
+
+    # --- persistence: lean artifacts -----------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Config (JSON), selection and quantile tables (Parquet), LightGBM as its native file."""
+        self._check_fitted()
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(self.config.to_json())
+        (out / "selection.json").write_text(
+            json.dumps({k: list(v) for k, v in self.selection_.items()})
+        )
+        self.series_offsets_.to_parquet(out / "series_quantiles.parquet", index=False)
+        self.class_offsets_.to_parquet(out / "class_quantiles.parquet", index=False)
+        if self.lgb_ is not None:
+            self.lgb_.models_[LGB].booster_.save_model(str(out / "lightgbm.txt"))
+        return out
+
+    @classmethod
+    def load(cls, folder: str | Path) -> DemandForecaster:
+        import lightgbm as lgb
+
+        src = Path(folder)
+        self = cls(DemandConfig.from_json((src / "config.json").read_text()))
+        self.selection_ = {
+            k: tuple(v) for k, v in json.loads((src / "selection.json").read_text()).items()
+        }
+        self.series_offsets_ = pd.read_parquet(src / "series_quantiles.parquet")
+        self.class_offsets_ = pd.read_parquet(src / "class_quantiles.parquet")
+        booster_file = src / "lightgbm.txt"
+        self.lgb_booster_ = (
+            lgb.Booster(model_file=str(booster_file)) if booster_file.exists() else None
+        )
+        self.lgb_ = None
+        return self
+
+    # --- computation ---------------------------------------------------------------------------
+    def _fit(self, panel: pd.DataFrame, keys: pd.DataFrame, sales: pd.DataFrame) -> None:
+        cfg = self.config
+        self.panel_, self.keys_ = panel, keys
+        self.classes_ = series_classes(panel, keys)
+        timings: dict[str, float] = {}
+        cv, scales, cv_series = self._cross_validate(panel, timings)
+        candidates = [c for c in cv.columns if c not in ("unique_id", "ds", "cutoff", "y")]
+        if cfg.ensembles and LGB in candidates:
+            for model in [c for c in candidates if c != LGB]:
+                cv[f"{LGB}+{model}"] = (cv[LGB] + cv[model]) / 2
+        self.candidates_ = [c for c in cv.columns if c not in ("unique_id", "ds", "cutoff", "y")]
+        if cv.empty:
+            warnings.warn(
+                "no series is long enough to cross-validate "
+                f"({cv_series} of {panel['unique_id'].nunique()}); using default models per class",
+                ShortHistoryWarning,
+                stacklevel=3,
+            )
+            self.selection_ = dict(DEFAULT_SELECTION)
+            self.cv_ = cv
+            self.series_offsets_ = pd.DataFrame(columns=[*KEYS, *cfg.quantiles])
+            self.class_offsets_ = pd.DataFrame(columns=["demand_class", *cfg.quantiles])
+        else:
+            cls_of = self.classes_.set_index("unique_id")["demand_class"]
+            cv["demand_class"] = cv["unique_id"].map(cls_of).to_numpy()
+            scores = _per_series_rmsse(cv, self.candidates_, scales["rmsse_scale"])
+            self.selection_ = _select(scores, self.candidates_)
+            cv["forecast"] = _combine(cv, self.selection_)
+            self.cv_ = cv
+            self.series_offsets_, self.class_offsets_ = _quantile_offsets(
+                cv, scales, keys, cfg, self.classes_
+            )
+        self.scales_ = scales
+        if cfg.use_lightgbm and _uses_lgb(self.selection_):
+            t = time.perf_counter()
+            self.lgb_ = _make_mlf(cfg, panel)
+            with _quiet():
+                self.lgb_.fit(_lgb_frame(panel), static_features=["channel"])
+            timings["lightgbm_fit"] = round(time.perf_counter() - t, 2)
+        else:
+            self.lgb_ = None
+        self.lgb_booster_ = None
+        self.timings_ = timings
+        self.n_series_ = len(keys)
+
+    def _cross_validate(
+        self, panel: pd.DataFrame, timings: dict[str, float]
+    ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+        cfg = self.config
+        h, step, nw = cfg.horizon, cfg.step, cfg.n_windows
+        lengths = panel.groupby("unique_id", sort=False).size()
+        min_train = max(2 * cfg.season if cfg.season <= 24 else cfg.season + 1, 10)
+        long_ids = lengths.index[lengths >= h + step * (nw - 1) + min_train]
+        data = panel[panel["unique_id"].isin(long_ids)]
+        ends = data["ds"].max()
+        offsets = pd.tseries.frequencies.to_offset(cfg.pandas_freq)
+        first_cutoff = ends - offsets * (h + step * (nw - 1))
+        train_part = data[data["ds"] <= first_cutoff]
+        scales = _scales(train_part)
+        if data.empty:
+            return pd.DataFrame(columns=["unique_id", "ds", "cutoff", "y"]), scales, 0
+        t = time.perf_counter()
+        # AutoETS and SeasonalNaive support refit=False (fit once, then forward the state);
+        # the intermittent-demand models are cheap and are refit at every window.
+        forward = tuple(m for m in cfg.local_models if m in FORWARD_MODELS)
+        refit = tuple(m for m in cfg.local_models if m not in FORWARD_MODELS)
+        frames = []
+        for names, can_forward in ((forward, True), (refit, False)):
+            if not names:
+                continue
+            sf = _make_sf(cfg, names, with_tsb_grid=True, fallback=not can_forward)
+            with _quiet():
+                part = sf.cross_validation(
+                    df=data[["unique_id", "ds", "y"]],
+                    h=h,
+                    n_windows=nw,
+                    step_size=step,
+                    refit=not can_forward,
+                )
+            part = part.reset_index() if "unique_id" not in part.columns else part
+            frames.append(part.set_index(["unique_id", "ds", "cutoff"]))
+        cv = frames[0]
+        for extra in frames[1:]:
+            cv = cv.join(extra.drop(columns="y"))
+        cv = _fill_nan_models(cv.reset_index())
+        timings["local_cv"] = round(time.perf_counter() - t, 2)
+        if cfg.use_lightgbm:
+            t = time.perf_counter()
+            mlf = _make_mlf(cfg, data)
+            with _quiet():
+                lcv = mlf.cross_validation(
+                    _lgb_frame(data),
+                    n_windows=nw,
+                    h=h,
+                    step_size=step,
+                    static_features=["channel"],
+                    refit=False,
+                )
+            cv = cv.merge(
+                lcv[["unique_id", "ds", "cutoff", LGB]],
+                on=["unique_id", "ds", "cutoff"],
+                how="left",
+            )
+            cv[LGB] = cv[LGB].clip(lower=0).fillna(cv["y"].mean())
+            timings["lightgbm_cv"] = round(time.perf_counter() - t, 2)
+        return cv, scales, len(long_ids)
+
+    def _predict(
+        self, panel: pd.DataFrame, keys: pd.DataFrame, end: pd.Timestamp, h: int
+    ) -> pd.DataFrame:
+        cfg = self.config
+        classes = series_classes(panel, keys)
+        cls_of = classes.set_index("unique_id")["demand_class"]
+        needed = sorted({m for models in self.selection_.values() for m in models})
+        locals_needed = [m for m in needed if m != LGB]
+        fc = _future_frame(keys["unique_id"].to_numpy(), end, cfg, h)
+        if locals_needed and not panel.empty:
+            sf = _make_sf(cfg, tuple(_base_name(m) for m in locals_needed), tsb_names=locals_needed)
+            with _quiet():
+                local = sf.forecast(df=panel[["unique_id", "ds", "y"]], h=h)
+            local = local.reset_index() if "unique_id" not in local.columns else local
+            fc = fc.merge(_fill_nan_models(local), on=["unique_id", "ds"], how="left")
+        if LGB in needed and not panel.empty:
+            fc = fc.merge(self._predict_lgb(panel, h), on=["unique_id", "ds"], how="left")
+        fc["demand_class"] = fc["unique_id"].map(cls_of).fillna(NO_DEMAND).to_numpy()
+        for m in needed:  # a model that could not run for a series: the mean of the others
+            if m not in fc.columns:
+                fc[m] = np.nan
+        point = _combine(fc, self.selection_)
+        fc["forecast"] = np.clip(point, 0.0, None)
+        out = fc.merge(keys, on="unique_id", how="left")
+        out = self._add_quantiles(out, panel)
+        out.loc[out["demand_class"] == NO_DEMAND, ["forecast", *_qcols(cfg)]] = 0.0
+        cols = [*KEYS, "ds", "forecast", *_qcols(cfg), "demand_class"]
+        return out[cols].sort_values([*KEYS, "ds"]).reset_index(drop=True)
+
+    def _predict_lgb(self, panel: pd.DataFrame, h: int) -> pd.DataFrame:
+        cfg = self.config
+        if self.lgb_ is not None and panel is self.panel_:
+            mlf = self.lgb_
+        else:
+            if self.lgb_ is not None:
+                booster = self.lgb_.models_[LGB].booster_
+            elif self.lgb_booster_ is not None:
+                booster = self.lgb_booster_
+            else:
+                raise ForecastingError(
+                    "the selection uses LightGBM but no LightGBM model is fitted"
+                )
+            mlf = _make_mlf(cfg, panel)
+            keep = max(cfg.lag_list) + max(cfg.window_list) + max(cfg.lag_list) + 1
+            recent = panel.groupby("unique_id", sort=False).tail(keep)
+            with _quiet():
+                mlf.preprocess(_lgb_frame(recent), static_features=["channel"])
+            mlf.models_ = {LGB: _BoosterModel(booster)}
+        future = mlf.make_future_dataframe(h)
+        last = panel.groupby("unique_id", sort=False)[_exog_columns(panel)].last()
+        X = future.merge(last, left_on="unique_id", right_index=True, how="left")
+        if "promo" in X.columns:
+            X["promo"] = 0.0
+        with _quiet():
+            pred = mlf.predict(h, X_df=X if len(X.columns) > 2 else None)
+        pred[LGB] = pred[LGB].clip(lower=0)
+        return pred[["unique_id", "ds", LGB]]
+
+    def _add_quantiles(self, out: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFrame:
+        cfg = self.config
+        level = panel.groupby("unique_id", sort=False)["y"].mean().rename("level")
+        out = out.merge(level, left_on="unique_id", right_index=True, how="left")
+        names = list(cfg.quantiles)
+        own = self.series_offsets_.rename(columns={n: f"own_{n}" for n in names})
+        out = out.merge(own, on=KEYS, how="left")
+        pooled = self.class_offsets_.rename(columns={n: f"pool_{n}" for n in names})
+        out = out.merge(pooled, on="demand_class", how="left")
+        for name, q in cfg.quantiles.items():
+            offset = out[f"own_{name}"].fillna(out[f"pool_{name}"] * out["level"])
+            if offset.isna().any():  # no backtest at all: a Poisson band around the forecast
+                from scipy.stats import poisson
+
+                fallback = poisson.ppf(q, out["forecast"].clip(lower=1e-9)) - out["forecast"]
+                offset = offset.fillna(pd.Series(fallback, index=out.index))
+            out[f"forecast-{name}"] = (out["forecast"] + offset).clip(lower=0.0)
+        qcols = _qcols(cfg)
+        out[qcols] = np.sort(out[qcols].to_numpy(), axis=1)  # no crossing quantiles
+        return out
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "selection_"):
+            raise ForecastingError("call fit() (or DemandForecaster.load) before predict()")
+
+
+# --- panel preparation ----------------------------------------------------------------------
+def _is_validated(df: pd.DataFrame) -> bool:
+    return (
+        all(c in df.columns for c in SALES.required)
+        and pd.api.types.is_datetime64_any_dtype(df["ds"])
+        and pd.api.types.is_float_dtype(df["y"])
+    )
+
+
+def prepare_panel(
+    sales: pd.DataFrame, config: DemandConfig
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
+    """Sales contract -> (panel, keys, end).
+
+    panel: ``unique_id`` (int), ``ds`` (period start), ``y``, ``channel`` (category) and the
+    exogenous ``price_ratio`` / ``promo`` when the sales have them; from each series' first
+    sale to the last period of the data, gaps as zeros. keys: ``unique_id, sku_id, channel``
+    for every series, those without a sale included. end: the data's last period.
+    """
+    from utilsforecast.preprocessing import fill_gaps
+
+    df = pd.DataFrame({"sku_id": sales["sku_id"], "channel": sales["channel"]})
+    df["ds"] = period_start(sales["ds"], config.freq)
+    df["y"] = sales["y"].to_numpy(dtype="float64")
+    has_price = "price" in sales.columns and sales["price"].notna().any()
+    has_promo = "promo" in sales.columns and sales["promo"].notna().any()
+    agg: dict[str, str] = {"y": "sum"}
+    if has_price:
+        df["price"] = sales["price"].to_numpy(dtype="float64")
+        agg["price"] = "mean"
+    if has_promo:
+        df["promo"] = sales["promo"].astype("float64").to_numpy()
+        agg["promo"] = "max"
+    codes = df.groupby(KEYS, sort=True, observed=True).ngroup().to_numpy()
+    df.insert(0, "unique_id", codes)
+    keys = (
+        df[["unique_id", *KEYS]]
+        .drop_duplicates("unique_id")
+        .sort_values("unique_id")
+        .reset_index(drop=True)
+    )
+    if df.duplicated(["unique_id", "ds"]).any():  # finer grain than freq: sum into periods
+        df = df.groupby(["unique_id", "ds"], sort=False).agg(agg).reset_index()
+    else:
+        df = df.drop(columns=KEYS)
+    end = df["ds"].max()
+    first = df.loc[df["y"] > 0].groupby("unique_id")["ds"].min()
+    df = df[df["ds"] >= df["unique_id"].map(first)]  # drops series without a sale too
+    if df.empty:
+        return _empty_panel(), keys, end
+    df = fill_gaps(
+        df, freq=config.pandas_freq, start="per_serie", end=end, id_col="unique_id", time_col="ds"
+    )
+    df["y"] = df["y"].fillna(0.0)
+    df = df.sort_values(["unique_id", "ds"]).reset_index(drop=True)
+    if has_price:
+        grouped = df.groupby("unique_id", sort=False)["price"]
+        price = grouped.ffill().fillna(grouped.bfill())
+        mean_price = price.groupby(df["unique_id"]).transform("mean")
+        df["price_ratio"] = (price / mean_price).fillna(1.0).astype("float32")
+        df = df.drop(columns="price")
+    if has_promo:
+        df["promo"] = df["promo"].fillna(0.0).astype("float32")
+    channel = keys.set_index("unique_id")["channel"]
+    df["channel"] = pd.Categorical(
+        df["unique_id"].map(channel), categories=sorted(channel.unique())
+    )
+    return df, keys, end
+
+
+def _empty_panel() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "unique_id": pd.Series(dtype="int64"),
+            "ds": pd.Series(dtype="datetime64[ns]"),
+            "y": pd.Series(dtype="float64"),
+            "channel": pd.Categorical([]),
+        }
+    )
+
+
+def series_classes(panel: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
+    """Syntetos-Boylan class of every series in ``keys`` (``no_demand`` without a sale)."""
+    if panel.empty:
+        return pd.DataFrame({"unique_id": keys["unique_id"], "demand_class": NO_DEMAND})
+    stats = classify_demand(
+        panel.rename(columns={"unique_id": "series"})[["series", "ds", "y"]], by=("series",)
+    )
+    cls = stats.set_index("series")["demand_class"]
+    return pd.DataFrame(
+        {
+            "unique_id": keys["unique_id"],
+            "demand_class": keys["unique_id"].map(cls).fillna(NO_DEMAND),
+        }
+    )
+
+
+def _exog_columns(panel: pd.DataFrame) -> list[str]:
+    return [c for c in ("price_ratio", "promo") if c in panel.columns]
+
+
+def _lgb_frame(panel: pd.DataFrame) -> pd.DataFrame:
+    return panel[["unique_id", "ds", "y", "channel", *_exog_columns(panel)]]
+
+
+def _future_frame(ids: np.ndarray, end: pd.Timestamp, cfg: DemandConfig, h: int) -> pd.DataFrame:
+    """Every series x the next ``h`` periods after the data's last period ``end``."""
+    dates = pd.date_range(end, periods=h + 1, freq=cfg.pandas_freq)[1:]
+    return pd.DataFrame({"unique_id": np.repeat(ids, h), "ds": np.tile(dates.to_numpy(), len(ids))})
+
+
+# --- models ---------------------------------------------------------------------------------
+def _tsb_alias(alpha_d: float, alpha_p: float) -> str:
+    return f"TSB_d{alpha_d:g}_p{alpha_p:g}"
+
+
+def _base_name(name: str) -> str:
+    return "TSB" if name.startswith("TSB_") else name
+
+
+def _make_sf(
+    cfg: DemandConfig,
+    names: tuple[str, ...],
+    *,
+    with_tsb_grid: bool = False,
+    tsb_names: list[str] | None = None,
+    fallback: bool = True,
+) -> Any:
+    from statsforecast import StatsForecast
+    from statsforecast import models as sfm
+
+    s = cfg.season
+    models: list[Any] = []
+    for name in dict.fromkeys(names):
+        if name == "AutoETS":
+            models.append(sfm.AutoETS(season_length=s if s <= 24 else 1))
+        elif name == "SeasonalNaive":
+            models.append(sfm.SeasonalNaive(season_length=s))
+        elif name == "CrostonSBA":
+            models.append(sfm.CrostonSBA())
+        elif name == "IMAPA":
+            models.append(sfm.IMAPA())
+        elif name == "ADIDA":
+            models.append(sfm.ADIDA())
+        elif name == "TSB":
+            grid = (
+                cfg.tsb_grid
+                if with_tsb_grid
+                else [_parse_tsb(n) for n in (tsb_names or []) if n.startswith("TSB_")]
+            )
+            for a_d, a_p in grid:
+                models.append(sfm.TSB(alpha_d=a_d, alpha_p=a_p, alias=_tsb_alias(a_d, a_p)))
+    return StatsForecast(
+        models=models,
+        freq=cfg.pandas_freq,
+        n_jobs=cfg.n_jobs,
+        fallback_model=sfm.HistoricAverage() if fallback else None,
+    )
+
+
+def _parse_tsb(name: str) -> tuple[float, float]:
+    _, d, p = name.split("_")
+    return float(d[1:]), float(p[1:])
+
+
+def _make_mlf(cfg: DemandConfig, panel: pd.DataFrame) -> Any:
+    import lightgbm as lgb
+    from mlforecast import MLForecast
+    from mlforecast.lag_transforms import ExponentiallyWeightedMean, RollingMean
+
+    first_lag = min(cfg.lag_list)
+    transforms: list[Any] = [RollingMean(window_size=w) for w in cfg.window_list]
+    transforms.append(ExponentiallyWeightedMean(alpha=0.1))
+    model = lgb.LGBMRegressor(
+        objective="tweedie",
+        tweedie_variance_power=cfg.tweedie_variance_power,
+        n_estimators=cfg.lgb_n_estimators,
+        learning_rate=cfg.lgb_learning_rate,
+        num_leaves=cfg.lgb_num_leaves,
+        min_child_samples=cfg.lgb_min_child_samples,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        random_state=cfg.seed,
+        n_jobs=cfg.n_jobs,
+        verbose=-1,
+    )
+    return MLForecast(
+        models={LGB: model},
+        freq=cfg.pandas_freq,
+        lags=list(cfg.lag_list),
+        lag_transforms={first_lag: transforms},
+        date_features=list(DATE_FEATURES[cfg.freq]),
+        num_threads=cfg.n_jobs,
+    )
+
+
+def _fill_nan_models(frame: pd.DataFrame) -> pd.DataFrame:
+    """A model without a forecast for a row (too short for its season) gets the row's mean of
+    the other models."""
+    models = [c for c in frame.columns if c not in ("unique_id", "ds", "cutoff", "y")]
+    if not models:
+        return frame
+    values = frame[models]
+    row_mean = values.mean(axis=1)
+    frame[models] = values.apply(lambda col: col.fillna(row_mean)).clip(lower=0.0)
+    return frame
+
+
+def _uses_lgb(selection: dict[str, tuple[str, ...]]) -> bool:
+    return any(LGB in models for models in selection.values())
+
+
+def _members(candidate: str) -> tuple[str, ...]:
+    return tuple(candidate.split("+"))
+
+
+def _combine(frame: pd.DataFrame, selection: dict[str, tuple[str, ...]]) -> np.ndarray:
+    """The point forecast of each row: the mean of its class's selected models."""
+    out = np.full(len(frame), np.nan)
+    classes = frame["demand_class"].to_numpy()
+    fallback = selection.get("_default") or next(iter(selection.values()))
+    for cls in np.unique(classes):
+        members = list(selection.get(str(cls), fallback))
+        rows = classes == cls
+        out[rows] = frame.loc[rows, members].mean(axis=1).to_numpy()
+    return out
+
+
+# --- backtest statistics --------------------------------------------------------------------
+def _scales(train: pd.DataFrame) -> pd.DataFrame:
+    """Per series, from the data before the first cutoff: MAE and MSE of the one-step naive
+    forecast (MASE and RMSSE denominators) and the mean demand."""
+    g = train.groupby("unique_id", sort=True)
+    diff = g["y"].diff()
+    scale = pd.DataFrame(
+        {
+            "mase_scale": diff.abs().groupby(train["unique_id"]).mean(),
+            "rmsse_scale": (diff**2).groupby(train["unique_id"]).mean(),
+            "level": g["y"].mean(),
+        }
+    )
+    floor = 1e-6
+    return scale.fillna(floor).clip(lower=floor)
+
+
+def _per_series_rmsse(
+    cv: pd.DataFrame, candidates: list[str], mse_scale: pd.Series
+) -> pd.DataFrame:
+    err2 = (cv[candidates].sub(cv["y"], axis=0)) ** 2
+    err2["unique_id"] = cv["unique_id"].to_numpy()
+    mse = err2.groupby("unique_id").mean()
+    rmsse = mse.div(mse_scale.reindex(mse.index), axis=0).pow(0.5)
+    rmsse["demand_class"] = cv.groupby("unique_id")["demand_class"].first()
+    return rmsse
+
+
+def _select(scores: pd.DataFrame, candidates: list[str]) -> dict[str, tuple[str, ...]]:
+    """Per class the candidate with the lowest mean RMSSE; ``_default`` is the overall best."""
+    by_class = scores.groupby("demand_class")[candidates].mean()
+    selection: dict[str, tuple[str, ...]] = {
+        str(cls): _members(str(row.idxmin())) for cls, row in by_class.iterrows()
+    }
+    selection["_default"] = _members(str(scores[candidates].mean().idxmin()))
+    for cls in DEMAND_CLASSES:
+        selection.setdefault(cls, selection["_default"])
+    return selection
+
+
+def _quantile_offsets(
+    cv: pd.DataFrame,
+    scales: pd.DataFrame,
+    keys: pd.DataFrame,
+    cfg: DemandConfig,
+    classes: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Quantile offsets (added to the point forecast) from backtest residuals.
+
+    Hand-written rather than statsforecast / mlforecast conformal intervals: those belong to
+    one model, while our forecast is a per-class selection or ensemble, so the residuals must
+    be those of the combined forecast. Series with at least ``min_residuals`` residuals get
+    their own empirical quantiles; the others get their class's quantiles of residuals
+    divided by the series' mean demand, multiplied back by it at predict time.
+    """
+    resid = pd.DataFrame({"unique_id": cv["unique_id"], "e": cv["y"] - cv["forecast"]})
+    names = list(cfg.quantiles)
+    counts = resid.groupby("unique_id").size()
+    own_ids = counts.index[counts >= cfg.min_residuals]
+    mine = resid[resid["unique_id"].isin(own_ids)]
+    own = _group_quantiles(mine["e"], mine["unique_id"], cfg.quantiles)
+    own = own.merge(keys, left_index=True, right_on="unique_id")[[*KEYS, *names]]
+    level = scales["level"].reindex(resid["unique_id"]).to_numpy()
+    cls_of = classes.set_index("unique_id")["demand_class"]
+    pooled = _group_quantiles(
+        resid["e"] / level, resid["unique_id"].map(cls_of).rename("demand_class"), cfg.quantiles
+    ).reset_index()
+    return own.reset_index(drop=True), pooled
+
+
+def _group_quantiles(
+    values: pd.Series, groups: pd.Series, quantiles: dict[str, float]
+) -> pd.DataFrame:
+    grouped = values.groupby(groups.to_numpy())
+    out = pd.DataFrame({name: grouped.quantile(q) for name, q in quantiles.items()})
+    out.index.name = groups.name
+    return out
+
+
+def _qcols(cfg: DemandConfig) -> list[str]:
+    return [f"forecast-{n}" for n in cfg.quantiles]
