@@ -99,9 +99,16 @@ class DemandForecaster:
         return self
 
     def predict(
-        self, sales: pd.DataFrame | None = None, horizon: int | None = None
+        self,
+        sales: pd.DataFrame | None = None,
+        horizon: int | None = None,
+        *,
+        all_models: bool = False,
     ) -> pd.DataFrame:
-        """Forecast ``horizon`` periods after the end of ``sales`` (default: the training data)."""
+        """Forecast ``horizon`` periods after the end of ``sales`` (default: the training data).
+
+        ``all_models=True`` adds one column per candidate model (for comparisons).
+        """
         self._check_fitted()
         h = horizon or self.config.horizon
         if sales is None:
@@ -109,7 +116,7 @@ class DemandForecaster:
         else:
             sales = validate(sales, SALES, "<sales>") if not _is_validated(sales) else sales
             panel, keys, end = prepare_panel(sales, self.config)
-        return self._predict(panel, keys, end, h)
+        return self._predict(panel, keys, end, h, all_models)
 
     # --- persistence: lean artifacts -----------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
@@ -118,9 +125,11 @@ class DemandForecaster:
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(self.config.to_json())
-        (out / "selection.json").write_text(
-            json.dumps({k: list(v) for k, v in self.selection_.items()})
-        )
+        selection = {
+            "selection": {k: list(v) for k, v in self.selection_.items()},
+            "candidates": list(self.candidates_),
+        }
+        (out / "selection.json").write_text(json.dumps(selection, indent=2))
         self.series_offsets_.to_parquet(out / "series_quantiles.parquet", index=False)
         self.class_offsets_.to_parquet(out / "class_quantiles.parquet", index=False)
         if self.lgb_ is not None:
@@ -133,9 +142,9 @@ class DemandForecaster:
 
         src = Path(folder)
         self = cls(DemandConfig.from_json((src / "config.json").read_text()))
-        self.selection_ = {
-            k: tuple(v) for k, v in json.loads((src / "selection.json").read_text()).items()
-        }
+        selection = json.loads((src / "selection.json").read_text())
+        self.selection_ = {k: tuple(v) for k, v in selection["selection"].items()}
+        self.candidates_ = list(selection["candidates"])
         self.series_offsets_ = pd.read_parquet(src / "series_quantiles.parquet")
         self.class_offsets_ = pd.read_parquet(src / "class_quantiles.parquet")
         booster_file = src / "lightgbm.txt"
@@ -178,6 +187,7 @@ class DemandForecaster:
             self.series_offsets_, self.class_offsets_ = _quantile_offsets(
                 cv, scales, keys, cfg, self.classes_
             )
+            self.cv_ = self._held_out_quantiles(cv, scales, keys)
         self.scales_ = scales
         if cfg.use_lightgbm and _uses_lgb(self.selection_):
             t = time.perf_counter()
@@ -254,12 +264,23 @@ class DemandForecaster:
         return cv, scales, len(long_ids)
 
     def _predict(
-        self, panel: pd.DataFrame, keys: pd.DataFrame, end: pd.Timestamp, h: int
+        self,
+        panel: pd.DataFrame,
+        keys: pd.DataFrame,
+        end: pd.Timestamp,
+        h: int,
+        all_models: bool = False,
     ) -> pd.DataFrame:
         cfg = self.config
         classes = series_classes(panel, keys)
         cls_of = classes.set_index("unique_id")["demand_class"]
         needed = sorted({m for models in self.selection_.values() for m in models})
+        if all_models:
+            has_lgb = self.lgb_ is not None or self.lgb_booster_ is not None
+            needed = sorted(
+                {*needed, *(m for c in self.candidates_ for m in _members(c))}
+                - (set() if has_lgb else {LGB})
+            )
         locals_needed = [m for m in needed if m != LGB]
         fc = _future_frame(keys["unique_id"].to_numpy(), end, cfg, h)
         if locals_needed and not panel.empty:
@@ -280,6 +301,11 @@ class DemandForecaster:
         out = self._add_quantiles(out, panel)
         out.loc[out["demand_class"] == NO_DEMAND, ["forecast", *_qcols(cfg)]] = 0.0
         cols = [*KEYS, "ds", "forecast", *_qcols(cfg), "demand_class"]
+        if all_models:
+            for cand in self.candidates_:
+                if set(_members(cand)) <= set(needed):
+                    out[cand] = out[list(_members(cand))].mean(axis=1)
+                    cols.append(cand)
         return out[cols].sort_values([*KEYS, "ds"]).reset_index(drop=True)
 
     def _predict_lgb(self, panel: pd.DataFrame, h: int) -> pd.DataFrame:
@@ -312,25 +338,24 @@ class DemandForecaster:
         return pred[["unique_id", "ds", LGB]]
 
     def _add_quantiles(self, out: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFrame:
-        cfg = self.config
-        level = panel.groupby("unique_id", sort=False)["y"].mean().rename("level")
-        out = out.merge(level, left_on="unique_id", right_index=True, how="left")
-        names = list(cfg.quantiles)
-        own = self.series_offsets_.rename(columns={n: f"own_{n}" for n in names})
-        out = out.merge(own, on=KEYS, how="left")
-        pooled = self.class_offsets_.rename(columns={n: f"pool_{n}" for n in names})
-        out = out.merge(pooled, on="demand_class", how="left")
-        for name, q in cfg.quantiles.items():
-            offset = out[f"own_{name}"].fillna(out[f"pool_{name}"] * out["level"])
-            if offset.isna().any():  # no backtest at all: a Poisson band around the forecast
-                from scipy.stats import poisson
+        level = panel.groupby("unique_id", sort=False)["y"].mean()
+        return apply_offsets(out, level, self.series_offsets_, self.class_offsets_, self.config)
 
-                fallback = poisson.ppf(q, out["forecast"].clip(lower=1e-9)) - out["forecast"]
-                offset = offset.fillna(pd.Series(fallback, index=out.index))
-            out[f"forecast-{name}"] = (out["forecast"] + offset).clip(lower=0.0)
-        qcols = _qcols(cfg)
-        out[qcols] = np.sort(out[qcols].to_numpy(), axis=1)  # no crossing quantiles
-        return out
+    def _held_out_quantiles(
+        self, cv: pd.DataFrame, scales: pd.DataFrame, keys: pd.DataFrame
+    ) -> pd.DataFrame:
+        """Quantiles on each backtest window from offsets learned on the other windows, so the
+        backtest's pinball loss and coverage are out of sample (in-sample with one window)."""
+        cfg = self.config
+        cv = cv.merge(keys, on="unique_id", how="left")
+        cutoffs = cv["cutoff"].unique()
+        parts = []
+        for cutoff in cutoffs:
+            rows = cv["cutoff"] == cutoff
+            learn = cv[~rows] if len(cutoffs) > 1 else cv
+            own, pooled = _quantile_offsets(learn, scales, keys, cfg, self.classes_)
+            parts.append(apply_offsets(cv[rows], scales["level"], own, pooled, cfg))
+        return pd.concat(parts, ignore_index=True)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "selection_"):
@@ -643,6 +668,43 @@ def _group_quantiles(
     out = pd.DataFrame({name: grouped.quantile(q) for name, q in quantiles.items()})
     out.index.name = groups.name
     return out
+
+
+def apply_offsets(
+    out: pd.DataFrame,
+    level: pd.Series,
+    series_offsets: pd.DataFrame,
+    class_offsets: pd.DataFrame,
+    cfg: DemandConfig,
+) -> pd.DataFrame:
+    """Add ``forecast-{lo,hi}-L`` and ``forecast-median`` to rows with ``unique_id, sku_id,
+    channel, demand_class, forecast``: the series' own offsets, else its class's relative
+    offsets times the series' mean demand ``level``, else a Poisson band; non-negative and
+    non-crossing."""
+    out = out.drop(columns=[c for c in out.columns if c.startswith(("own_", "pool_"))])
+    out = out.assign(level=out["unique_id"].map(level).to_numpy())
+    names = list(cfg.quantiles)
+    out = out.merge(
+        series_offsets.rename(columns={n: f"own_{n}" for n in names}), on=KEYS, how="left"
+    )
+    out = out.merge(
+        class_offsets.rename(columns={n: f"pool_{n}" for n in names}), on="demand_class", how="left"
+    )
+    for name, q in cfg.quantiles.items():
+        offset = (
+            out[f"own_{name}"]
+            .astype("float64")
+            .fillna(out[f"pool_{name}"].astype("float64") * out["level"])
+        )
+        if offset.isna().any():  # no backtest at all: a Poisson band around the forecast
+            from scipy.stats import poisson
+
+            fallback = poisson.ppf(q, out["forecast"].clip(lower=1e-9)) - out["forecast"]
+            offset = offset.fillna(pd.Series(fallback, index=out.index))
+        out[f"forecast-{name}"] = (out["forecast"] + offset).clip(lower=0.0)
+    qcols = _qcols(cfg)
+    out[qcols] = np.sort(out[qcols].to_numpy(), axis=1)  # no crossing quantiles
+    return out.drop(columns=[c for c in out.columns if c.startswith(("own_", "pool_"))] + ["level"])
 
 
 def _qcols(cfg: DemandConfig) -> list[str]:
