@@ -37,8 +37,9 @@ def run_baselines(panel: pd.DataFrame, cfg: DemandConfig, h: int) -> tuple[pd.Da
         sfm.TSB(alpha_d=0.1, alpha_p=0.1),
         sfm.IMAPA(),
     ]
-    sf = StatsForecast(models=models, freq=cfg.pandas_freq, n_jobs=cfg.n_jobs,
-                       fallback_model=sfm.HistoricAverage())
+    sf = StatsForecast(
+        models=models, freq=cfg.pandas_freq, n_jobs=cfg.n_jobs, fallback_model=sfm.HistoricAverage()
+    )
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -47,7 +48,9 @@ def run_baselines(panel: pd.DataFrame, cfg: DemandConfig, h: int) -> tuple[pd.Da
     return fc, time.perf_counter() - start
 
 
-def evaluate(name: str, sales: pd.DataFrame, split: pd.Timestamp, cfg: DemandConfig) -> dict[str, Any]:
+def evaluate(
+    name: str, sales: pd.DataFrame, split: pd.Timestamp, cfg: DemandConfig
+) -> dict[str, Any]:
     train_sales = sales[sales["ds"] <= split]
     test_sales = sales[sales["ds"] > split]
     h = cfg.horizon
@@ -69,17 +72,27 @@ def evaluate(name: str, sales: pd.DataFrame, split: pd.Timestamp, cfg: DemandCon
     qmap = {"forecast": {q: f"forecast-{n}" for n, q in cfg.quantiles.items()}}
     per_series = series_metrics(df, panel, [*ours, *baselines], qmap)
     classes = model.classes_.set_index("unique_id")["demand_class"]
-    revenue = train_sales.assign(
-        rev=train_sales["y"] * train_sales["price"].fillna(0) if "price" in train_sales else train_sales["y"]
-    ).groupby(["sku_id", "channel"])["rev"].sum()
+    revenue = (
+        train_sales.assign(
+            rev=train_sales["y"] * train_sales["price"].fillna(0)
+            if "price" in train_sales
+            else train_sales["y"]
+        )
+        .groupby(["sku_id", "channel"])["rev"]
+        .sum()
+    )
     weights = keys.set_index(["sku_id", "channel"]).join(revenue.rename("rev"))
     summary = summarize(per_series, classes, weights.set_index("unique_id")["rev"])
     overall = summary[summary["demand_class"] == "all"].set_index("model")
     best_base = overall.loc[baselines, "rmsse"].idxmin()
-    best_croston = overall.loc[["CrostonOptimized_baseline", "TSB_baseline", "IMAPA_baseline"], "mase"].idxmin()
+    best_croston = overall.loc[
+        ["CrostonOptimized_baseline", "TSB_baseline", "IMAPA_baseline"], "mase"
+    ].idxmin()
     final = overall.loc["forecast"]
     inside = {
-        n: float(((df["y"] >= df[f"forecast-lo-{lv}"]) & (df["y"] <= df[f"forecast-hi-{lv}"])).mean())
+        n: float(
+            ((df["y"] >= df[f"forecast-lo-{lv}"]) & (df["y"] <= df[f"forecast-hi-{lv}"])).mean()
+        )
         for n, lv in [(f"coverage_{lv}", lv) for lv in cfg.levels]
     }
     return {
@@ -94,9 +107,16 @@ def evaluate(name: str, sales: pd.DataFrame, split: pd.Timestamp, cfg: DemandCon
         "final": {k: _r(final[k]) for k in ("rmsse", "mase", "bias", "wrmsse", "scaled_pinball")},
         "interval_coverage": inside,
         "best_baseline_rmsse": {"model": best_base, "rmsse": _r(overall.loc[best_base, "rmsse"])},
-        "rmsse_vs_best_baseline_pct": _r(100 * (final["rmsse"] / overall.loc[best_base, "rmsse"] - 1)),
-        "best_croston_family_mase": {"model": best_croston, "mase": _r(overall.loc[best_croston, "mase"])},
-        "mase_vs_best_croston_pct": _r(100 * (final["mase"] / overall.loc[best_croston, "mase"] - 1)),
+        "rmsse_vs_best_baseline_pct": _r(
+            100 * (final["rmsse"] / overall.loc[best_base, "rmsse"] - 1)
+        ),
+        "best_croston_family_mase": {
+            "model": best_croston,
+            "mase": _r(overall.loc[best_croston, "mase"]),
+        },
+        "mase_vs_best_croston_pct": _r(
+            100 * (final["mase"] / overall.loc[best_croston, "mase"] - 1)
+        ),
         "models": {
             m: {k: _r(overall.loc[m, k]) for k in ("rmsse", "mase", "bias", "wrmsse")}
             for m in overall.index
@@ -122,7 +142,11 @@ def main() -> None:
         sales, _ = load_m5(SHARED_DATA / "m5_tiny")
         split = sales.loc[sales["d"] == "d_1885", "ds"].iloc[0]
         results["m5"] = evaluate("m5_tiny", sales, split, DemandConfig(freq="D", horizon=28))
-        print(results["m5"]["final"], results["m5"]["best_baseline_rmsse"], results["m5"]["rmsse_vs_best_baseline_pct"])
+        print(
+            results["m5"]["final"],
+            results["m5"]["best_baseline_rmsse"],
+            results["m5"]["rmsse_vs_best_baseline_pct"],
+        )
     if args.only in (None, "carparts"):
         sales = load_carparts(SHARED_DATA / "carparts" / "carparts_long.csv.gz")
         split = sales["ds"].max() - pd.DateOffset(months=6)

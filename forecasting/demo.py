@@ -14,15 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from forecasting import tracking
 from forecasting.data.aggregate import transactions_to_sales
 from forecasting.data.contracts import INVENTORY, SALES, SKUS, TRANSACTIONS
 from forecasting.data.io import read_table, write_table
 from forecasting.data.synthetic import SyntheticConfig, generate_omnichannel
-from forecasting.demand.classification import ADI_CUTOFF, CV2_CUTOFF, classify_demand
+from forecasting.demand.classification import classify_demand
+from forecasting.demand.plots import adi_cv2_scatter
 
 log = logging.getLogger(__name__)
 
@@ -96,30 +94,6 @@ def run_demo(config: DemoConfig | None = None, tracking_uri: str | None = None) 
     summary["seconds"] = round(time.perf_counter() - started, 1)
     summary["output_dir"] = str(out.resolve())
     return summary
-
-
-def adi_cv2_scatter(classes: pd.DataFrame, title: str = "Syntetos-Boylan classes") -> Any:
-    """The ADI / CV^2 scatter with the cut-offs, one colour per class."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for name, group in classes.groupby("demand_class"):
-        ax.scatter(group["adi"], group["cv2"], s=8, alpha=0.6, label=f"{name} ({len(group)})")
-    ax.axvline(ADI_CUTOFF, color="grey", lw=1, ls="--")
-    ax.axhline(CV2_CUTOFF, color="grey", lw=1, ls="--")
-    ax.set_xscale("log")
-    ax.set_xlabel("ADI (periods per sale, log scale)")
-    ax.set_ylabel("CV² of demand sizes")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    finite = classes["cv2"].replace([np.inf, -np.inf], np.nan).dropna()
-    if len(finite):
-        ax.set_ylim(0, max(1.0, float(finite.quantile(0.99)) * 1.1))
-    fig.tight_layout()
-    return fig
 
 
 def format_summary(summary: dict[str, Any]) -> str:

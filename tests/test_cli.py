@@ -6,10 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 
-import mlflow
 from forecasting import tracking
 from forecasting.cli import main
 

@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 
-import mlflow
 from forecasting import tracking
 
 ROOT = Path(__file__).resolve().parent.parent

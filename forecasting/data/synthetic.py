@@ -436,3 +436,25 @@ def _transactions(
         }
     )
     return tx
+
+
+def sales_example(
+    freq: str = "D", periods: int = 60, n_skus: int = 2, seed: int = 0
+) -> pd.DataFrame:
+    """A small sales table at ``freq`` (D, W or M) from the generator: input examples, docs."""
+    from forecasting.data.aggregate import period_start
+
+    days = {"D": 1, "W": 7, "M": 31}[freq] * periods
+    data = generate_omnichannel(
+        n_skus=n_skus,
+        n_days=max(days, 28),
+        seed=seed,
+        transactions=False,
+        mix=(("consumable", 0.5), ("durable", 0.5)),
+        launch_share=0.0,
+    )
+    sales = data.sales.assign(ds=period_start(data.sales["ds"], freq))
+    out = sales.groupby(["sku_id", "channel", "ds"], as_index=False).agg(
+        y=("y", "sum"), price=("price", "mean"), promo=("promo", "max")
+    )
+    return out.astype({"promo": "float64"})

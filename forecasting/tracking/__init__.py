@@ -170,7 +170,6 @@ def log_table(df: pd.DataFrame, artifact_file: str) -> None:
 def log_figure(fig: Any, artifact_file: str) -> None:
     """Log a matplotlib figure and close it."""
     import matplotlib.pyplot as plt
-
     import mlflow
 
     mlflow.log_figure(fig, artifact_file)
@@ -187,9 +186,8 @@ def set_alias(name: str, alias: str, version: str | int, tracking_uri: str | Non
 
 def alias_version(name: str, alias: str, tracking_uri: str | None = None) -> str | None:
     """The version ``models:/name@alias`` points at, or ``None``."""
-    from mlflow.exceptions import MlflowException
-
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     uri = configure(tracking_uri)
     try:

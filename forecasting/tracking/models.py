@@ -1,0 +1,86 @@
+"""MLflow pyfunc wrappers and their logging: the models other people load from the registry."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.pyfunc import PythonModel
+from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+SALES_INPUT = Schema(
+    [
+        ColSpec("string", "sku_id"),
+        ColSpec("string", "channel"),
+        ColSpec("datetime", "ds"),
+        ColSpec("double", "y"),
+        ColSpec("double", "price", required=False),
+        ColSpec("double", "promo", required=False),
+        ColSpec("double", "on_hand", required=False),
+    ]
+)
+
+
+class DemandForecasterModel(PythonModel):
+    """``models:/demand-forecaster@...``: sales history in, forecasts out.
+
+    Input: a DataFrame in the sales contract. Params: ``horizon`` (periods). Output:
+    ``sku_id, channel, ds, forecast, forecast-lo-L, forecast-median, forecast-hi-L,
+    demand_class``. Local models are refit on the given history; LightGBM is loaded from
+    its native file.
+    """
+
+    def load_context(self, context: Any) -> None:
+        from forecasting.demand.forecaster import DemandForecaster
+
+        self.forecaster = DemandForecaster.load(context.artifacts["forecaster"])
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        horizon = int((params or {}).get("horizon") or self.forecaster.config.horizon)
+        out = self.forecaster.predict(model_input, horizon=horizon)
+        return out
+
+
+def demand_signature(forecaster: Any) -> ModelSignature:
+    cfg = forecaster.config
+    cols: list[ColSpec | TensorSpec] = [
+        ColSpec("string", "sku_id"),
+        ColSpec("string", "channel"),
+        ColSpec("datetime", "ds"),
+        ColSpec("double", "forecast"),
+        *[ColSpec("double", f"forecast-{n}") for n in cfg.quantiles],
+        ColSpec("string", "demand_class"),
+    ]
+    return ModelSignature(
+        inputs=SALES_INPUT,
+        outputs=Schema(cols),
+        params=ParamSchema([ParamSpec("horizon", "long", cfg.horizon)]),
+    )
+
+
+def log_demand_model(
+    forecaster: Any,
+    input_example: pd.DataFrame,
+    registered_model_name: str | None = None,
+    name: str = "demand-forecaster",
+) -> Any:
+    """Log the fitted forecaster as a pyfunc model in the active run (and register it)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = forecaster.save(Path(tmp) / "forecaster")
+        return mlflow.pyfunc.log_model(
+            name=name,
+            python_model=DemandForecasterModel(),
+            artifacts={"forecaster": str(folder)},
+            code_paths=[str(PACKAGE_DIR)],
+            signature=demand_signature(forecaster),
+            input_example=input_example,
+            registered_model_name=registered_model_name,
+        )
