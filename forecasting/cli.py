@@ -66,7 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--freq", required=True, choices=["D", "W", "M"], help="period of the sales")
     p.add_argument("--horizon", required=True, type=int, help="periods to forecast")
     p.add_argument("--forecast-out", help="where to write the forecasts (CSV or Parquet)")
-    p.set_defaults(handler=_not_built("train-demand", 3, [("sales", "sales")]))
+    p.add_argument(
+        "--level",
+        type=int,
+        action="append",
+        dest="levels",
+        help="central interval level in %% (repeatable; default 80: the 10%% and 90%% quantiles)",
+    )
+    p.add_argument("--n-windows", type=int, default=2, help="backtest windows (default 2)")
+    p.add_argument("--no-lightgbm", action="store_true", help="local statsforecast models only")
+    p.add_argument("--no-register", action="store_true", help="log the run, do not register")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(handler=_train_demand)
 
     p = sub.add_parser(
         "train-propensity",
@@ -135,6 +146,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser(
+        "adapt",
+        help="convert a public dataset of ../shared/data to the contracts",
+        description="m5: the M5 subset folder -> sales; online-retail: the folder with both UCI "
+        "files -> transactions; carparts: carparts_long.csv.gz -> monthly sales.",
+    )
+    p.add_argument("dataset", choices=["m5", "online-retail", "carparts"])
+    p.add_argument("path", help="the dataset's folder (m5, online-retail) or file (carparts)")
+    p.add_argument("--output", required=True, help="file to write (CSV or Parquet)")
+    p.set_defaults(handler=_adapt)
+
+    p = sub.add_parser(
         "validate",
         help="check a file against a data contract of DESIGN.md",
         description="Read a file as the given table and report the first contract violation.",
@@ -163,6 +185,75 @@ def _demo(args: argparse.Namespace) -> int:
         n_skus=args.n_skus, n_days=args.n_days, seed=args.seed, output_dir=args.output_dir
     )
     print(format_summary(run_demo(cfg, tracking_uri=args.tracking_uri)))
+    return 0
+
+
+def _train_demand(args: argparse.Namespace) -> int:
+    from forecasting.data.contracts import SALES
+    from forecasting.data.io import read_table, table_format, write_table
+    from forecasting.demand.config import DemandConfig
+    from forecasting.demand.pipeline import forecast_columns, train_demand
+
+    if args.forecast_out:
+        table_format(args.forecast_out)  # a bad output name fails before any work
+    try:
+        cfg = DemandConfig(
+            freq=args.freq,
+            horizon=args.horizon,
+            levels=tuple(args.levels or (80,)),
+            n_windows=args.n_windows,
+            use_lightgbm=not args.no_lightgbm,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        raise ForecastingError(str(exc)) from None
+    sales = read_table(args.sales, SALES)
+    result = train_demand(
+        sales,
+        cfg,
+        tracking_uri=args.tracking_uri,
+        register=not args.no_register,
+        source=str(args.sales),
+    )
+    if args.forecast_out:
+        write_table(result.forecast[forecast_columns(cfg)], args.forecast_out)
+    final = result.backtest_summary
+    final = final[(final["model"] == "forecast") & (final["demand_class"] == "all")]
+    print(f"train-demand: {result.forecaster.n_series_} series, horizon {cfg.horizon} x {cfg.freq}")
+    if not final.empty:
+        row = final.iloc[0]
+        print(
+            f"  backtest ({cfg.n_windows} windows): RMSSE {row['rmsse']:.3f}, "
+            f"MASE {row['mase']:.3f}, scaled pinball {row['scaled_pinball']:.3f}"
+        )
+    sel = {k: "+".join(v) for k, v in result.forecaster.selection_.items() if k != "_default"}
+    print("  models per class: " + ", ".join(f"{k}: {v}" for k, v in sorted(sel.items())))
+    print(
+        f"  MLflow run {result.run_id}"
+        + (
+            f", registered {tracking.DEMAND_MODEL} version {result.model_version}"
+            if result.model_version
+            else ""
+        )
+    )
+    if args.forecast_out:
+        print(f"  forecasts: {args.forecast_out} ({len(result.forecast)} rows)")
+    return 0
+
+
+def _adapt(args: argparse.Namespace) -> int:
+    from forecasting.data import adapters
+    from forecasting.data.io import table_format, write_table
+
+    table_format(args.output)
+    if args.dataset == "m5":
+        df, _ = adapters.load_m5(args.path)
+    elif args.dataset == "online-retail":
+        df = adapters.load_online_retail(args.path)
+    else:
+        df = adapters.load_carparts(args.path)
+    write_table(df, args.output)
+    print(f"{args.output}: {len(df)} rows")
     return 0
 
 

@@ -128,6 +128,7 @@ class DemandForecaster:
         selection = {
             "selection": {k: list(v) for k, v in self.selection_.items()},
             "candidates": list(self.candidates_),
+            "exog": list(self.exog_),
         }
         (out / "selection.json").write_text(json.dumps(selection, indent=2))
         self.series_offsets_.to_parquet(out / "series_quantiles.parquet", index=False)
@@ -145,6 +146,7 @@ class DemandForecaster:
         selection = json.loads((src / "selection.json").read_text())
         self.selection_ = {k: tuple(v) for k, v in selection["selection"].items()}
         self.candidates_ = list(selection["candidates"])
+        self.exog_ = list(selection["exog"])
         self.series_offsets_ = pd.read_parquet(src / "series_quantiles.parquet")
         self.class_offsets_ = pd.read_parquet(src / "class_quantiles.parquet")
         booster_file = src / "lightgbm.txt"
@@ -158,6 +160,7 @@ class DemandForecaster:
     def _fit(self, panel: pd.DataFrame, keys: pd.DataFrame, sales: pd.DataFrame) -> None:
         cfg = self.config
         self.panel_, self.keys_ = panel, keys
+        self.exog_ = _exog_columns(panel)
         self.classes_ = series_classes(panel, keys)
         timings: dict[str, float] = {}
         cv, scales, cv_series = self._cross_validate(panel, timings)
@@ -193,7 +196,7 @@ class DemandForecaster:
             t = time.perf_counter()
             self.lgb_ = _make_mlf(cfg, panel)
             with _quiet():
-                self.lgb_.fit(_lgb_frame(panel), static_features=["channel"])
+                self.lgb_.fit(_lgb_frame(panel, self.exog_), static_features=["channel"])
             timings["lightgbm_fit"] = round(time.perf_counter() - t, 2)
         else:
             self.lgb_ = None
@@ -247,7 +250,7 @@ class DemandForecaster:
             mlf = _make_mlf(cfg, data)
             with _quiet():
                 lcv = mlf.cross_validation(
-                    _lgb_frame(data),
+                    _lgb_frame(data, _exog_columns(data)),
                     n_windows=nw,
                     h=h,
                     step_size=step,
@@ -325,10 +328,10 @@ class DemandForecaster:
             keep = max(cfg.lag_list) + max(cfg.window_list) + max(cfg.lag_list) + 1
             recent = panel.groupby("unique_id", sort=False).tail(keep)
             with _quiet():
-                mlf.preprocess(_lgb_frame(recent), static_features=["channel"])
+                mlf.preprocess(_lgb_frame(recent, self.exog_), static_features=["channel"])
             mlf.models_ = {LGB: _BoosterModel(booster)}
         future = mlf.make_future_dataframe(h)
-        last = panel.groupby("unique_id", sort=False)[_exog_columns(panel)].last()
+        last = _lgb_frame(panel, self.exog_).groupby("unique_id", sort=False)[self.exog_].last()
         X = future.merge(last, left_on="unique_id", right_index=True, how="left")
         if "promo" in X.columns:
             X["promo"] = 0.0
@@ -463,8 +466,15 @@ def _exog_columns(panel: pd.DataFrame) -> list[str]:
     return [c for c in ("price_ratio", "promo") if c in panel.columns]
 
 
-def _lgb_frame(panel: pd.DataFrame) -> pd.DataFrame:
-    return panel[["unique_id", "ds", "y", "channel", *_exog_columns(panel)]]
+#: The value of an exogenous feature when the data to forecast does not have it.
+NEUTRAL_EXOG = {"price_ratio": 1.0, "promo": 0.0}
+
+
+def _lgb_frame(panel: pd.DataFrame, exog: list[str]) -> pd.DataFrame:
+    """The columns LightGBM sees: exactly the exogenous features it was trained with."""
+    frame = panel[["unique_id", "ds", "y", "channel", *[c for c in exog if c in panel.columns]]]
+    missing = {c: np.float32(NEUTRAL_EXOG[c]) for c in exog if c not in panel.columns}
+    return frame.assign(**missing) if missing else frame
 
 
 def _future_frame(ids: np.ndarray, end: pd.Timestamp, cfg: DemandConfig, h: int) -> pd.DataFrame:

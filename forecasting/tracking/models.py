@@ -77,7 +77,7 @@ def log_demand_model(
         folder = forecaster.save(Path(tmp) / "forecaster")
         return mlflow.pyfunc.log_model(
             name=name,
-            python_model=DemandForecasterModel(),
+            python_model=str(Path(__file__).with_name("demand_model_code.py")),
             artifacts={"forecaster": str(folder)},
             code_paths=[str(PACKAGE_DIR)],
             signature=demand_signature(forecaster),
