@@ -1,0 +1,158 @@
+"""The demand forecaster on synthetic data with known truth: shape, robustness, accuracy."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.data.synthetic import SyntheticData, generate_omnichannel
+from forecasting.demand.config import DemandConfig
+from forecasting.demand.forecaster import DemandForecaster
+from forecasting.errors import ShortHistoryWarning
+
+QCOLS = ["forecast-lo-80", "forecast-median", "forecast-hi-80"]
+FAST = DemandConfig(
+    horizon=14,
+    lgb_n_estimators=60,
+    local_models=("AutoETS", "CrostonSBA", "TSB"),
+    tsb_grid=((0.1, 0.1),),
+)
+
+
+@pytest.fixture(scope="module")
+def small() -> SyntheticData:
+    return generate_omnichannel(n_skus=30, n_days=240, seed=11, transactions=False)
+
+
+@pytest.fixture(scope="module")
+def fitted(small: SyntheticData) -> DemandForecaster:
+    return DemandForecaster(FAST).fit(small.sales)
+
+
+def test_forecasts_every_series_and_period_with_ordered_non_negative_quantiles(
+    small: SyntheticData, fitted: DemandForecaster
+) -> None:
+    fc = fitted.predict()
+    n_series = small.sales.groupby(["sku_id", "channel"]).ngroups
+    assert len(fc) == n_series * 14
+    assert list(fc.columns[:7]) == ["sku_id", "channel", "ds", "forecast", *QCOLS]
+    last = small.sales["ds"].max()
+    assert fc["ds"].min() == last + pd.Timedelta(days=1)
+    assert fc["ds"].max() == last + pd.Timedelta(days=14)
+    values = fc[["forecast", *QCOLS]].to_numpy()
+    assert np.isfinite(values).all() and (values >= 0).all()
+    assert (fc["forecast-lo-80"] <= fc["forecast-median"]).all()
+    assert (fc["forecast-median"] <= fc["forecast-hi-80"]).all()
+    assert set(fc["sku_id"]) == set(small.sales["sku_id"])  # "00001" stays "00001"
+
+
+def test_beats_seasonal_naive_on_held_out_synthetic_demand() -> None:
+    world = generate_omnichannel(n_skus=40, n_days=300, seed=5, transactions=False)
+    end = world.sales["ds"].max() - pd.Timedelta(days=14)
+    train, test = world.sales[world.sales["ds"] <= end], world.sales[world.sales["ds"] > end]
+    cfg = FAST.with_(local_models=("AutoETS", "SeasonalNaive", "CrostonSBA", "TSB"))
+    model = DemandForecaster(cfg).fit(train)
+    fc = model.predict(all_models=True).merge(test, on=["sku_id", "channel", "ds"])
+    err = (
+        fc.assign(
+            e_final=(fc["forecast"] - fc["y"]) ** 2, e_naive=(fc["SeasonalNaive"] - fc["y"]) ** 2
+        )
+        .groupby(["sku_id", "channel"])[["e_final", "e_naive"]]
+        .mean()
+    )
+    assert err["e_final"].mean() < 0.8 * err["e_naive"].mean()
+    inside = (fc["y"] >= fc["forecast-lo-80"]) & (fc["y"] <= fc["forecast-hi-80"])
+    assert 0.6 < inside.mean() < 0.97
+
+
+def test_selection_is_the_best_candidate_per_class_in_the_backtest(
+    fitted: DemandForecaster,
+) -> None:
+    cv = fitted.cv_
+    assert set(cv["cutoff"].unique()).__len__() == FAST.n_windows
+    for cls, members in fitted.selection_.items():
+        rows = cv[cv["demand_class"] == cls]
+        if cls.startswith("_") or rows.empty:
+            continue
+        expected = rows[list(members)].mean(axis=1).to_numpy()
+        np.testing.assert_allclose(rows["forecast"].to_numpy(), expected)
+
+
+def test_save_load_gives_the_same_forecasts_from_lean_files(
+    tmp_path: Path, small: SyntheticData, fitted: DemandForecaster
+) -> None:
+    folder = fitted.save(tmp_path / "model")
+    names = {p.name for p in folder.iterdir()}
+    expected = {
+        "class_quantiles.parquet",
+        "config.json",
+        "selection.json",
+        "series_quantiles.parquet",
+    }
+    assert names == expected | ({"lightgbm.txt"} if fitted.lgb_ is not None else set())
+    loaded = DemandForecaster.load(folder)
+    pd.testing.assert_frame_equal(loaded.predict(small.sales), fitted.predict(small.sales))
+
+
+def test_same_seed_same_forecasts(small: SyntheticData, fitted: DemandForecaster) -> None:
+    again = DemandForecaster(FAST).fit(small.sales)
+    pd.testing.assert_frame_equal(again.predict(), fitted.predict())
+
+
+def test_short_histories_one_channel_no_sales_and_a_long_horizon() -> None:
+    world = generate_omnichannel(
+        n_skus=12, n_days=120, seed=2, channels=("store",), transactions=False
+    )
+    sales = world.sales.copy()
+    extra = pd.DataFrame(
+        {
+            "sku_id": ["00999"] * 3 + ["01000"] * 5,
+            "channel": "store",
+            "ds": list(pd.date_range(end=sales["ds"].max(), periods=3))
+            + list(pd.date_range(end=sales["ds"].max(), periods=5)),
+            "y": [0.0, 2.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0],  # 01000 never sold
+        }
+    )
+    sales = pd.concat([sales, extra], ignore_index=True)
+    with pytest.warns(ShortHistoryWarning):
+        model = DemandForecaster(FAST.with_(horizon=90)).fit(sales)
+    fc = model.predict()
+    assert fc.groupby(["sku_id", "channel"]).size().eq(90).all()
+    assert np.isfinite(fc[["forecast", *QCOLS]].to_numpy()).all()
+    never = fc[fc["sku_id"] == "01000"]
+    assert (never[["forecast", *QCOLS]].to_numpy() == 0).all()
+    assert never["demand_class"].eq("no_demand").all()
+    assert fc.loc[fc["sku_id"] == "00999", "forecast"].gt(0).all()
+
+
+def test_too_short_to_backtest_warns_and_still_forecasts() -> None:
+    sales = pd.DataFrame(
+        {
+            "sku_id": "1",
+            "channel": "app",
+            "ds": pd.date_range("2024-01-01", periods=10),
+            "y": [1.0, 0, 2, 1, 0, 3, 1, 0, 2, 1],
+        }
+    )
+    with pytest.warns(ShortHistoryWarning, match="cross-validate"):
+        model = DemandForecaster(FAST).fit(sales)
+    fc = model.predict()
+    assert len(fc) == 14 and fc["forecast"].between(0.3, 3).all()
+    assert (fc["forecast-hi-80"] >= fc["forecast"]).all()
+
+
+def test_daily_sales_are_summed_into_weeks() -> None:
+    world = generate_omnichannel(n_skus=10, n_days=7 * 60, seed=3, transactions=False)
+    cfg = FAST.with_(freq="W", horizon=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ShortHistoryWarning)
+        model = DemandForecaster(cfg).fit(world.sales)
+    fc = model.predict()
+    assert (fc["ds"].dt.dayofweek == 0).all()
+    weekly_mean = model.panel_.groupby("unique_id")["y"].mean().mean()
+    daily_mean = world.sales.groupby(["sku_id", "channel"])["y"].mean().mean()
+    assert weekly_mean > 5 * daily_mean
