@@ -44,7 +44,7 @@ def project_root() -> Path:
     env = os.environ.get("FORECASTING_HOME")
     if env:
         return Path(env).expanduser().resolve()
-    checkout = Path(__file__).resolve().parent.parent
+    checkout = Path(__file__).resolve().parents[2]
     if _is_project(checkout):
         return checkout
     cwd = Path.cwd().resolve()
