@@ -150,7 +150,9 @@ def main() -> None:
     if args.only in (None, "carparts"):
         sales = load_carparts(SHARED_DATA / "carparts" / "carparts_long.csv.gz")
         split = sales["ds"].max() - pd.DateOffset(months=6)
-        results["carparts"] = evaluate("carparts", sales, split, DemandConfig(freq="M", horizon=6))
+        results["carparts"] = evaluate(
+            "carparts", sales, split, DemandConfig(freq="M", horizon=6, selection_metric="mase")
+        )
         print(results["carparts"]["final"], results["carparts"]["best_croston_family_mase"])
     results["peak_rss_mib"] = peak_rss_mib()
     path = write_result("demand" if args.only is None else f"demand_{args.only}", results)

@@ -32,7 +32,7 @@ class DemandConfig:
     freq: str = "D"
     horizon: int = 28
     levels: tuple[int, ...] = (80,)
-    n_windows: int = 2
+    n_windows: int = 4
     step_size: int | None = None  # default: the horizon (windows do not overlap)
     season_length: int | None = None  # default by frequency (SEASON_LENGTH)
     local_models: tuple[str, ...] = LOCAL_MODELS
@@ -45,6 +45,8 @@ class DemandConfig:
     lgb_num_leaves: int = 63
     lgb_min_child_samples: int = 50
     tweedie_variance_power: float = 1.1
+    max_sku_categories: int = 5000  # up to this many SKUs, LightGBM sees the SKU as a category
+    selection_metric: str = "rmsse"  # or "mase": what the per-class selection minimises
     ensembles: bool = True  # also try the mean of LightGBM and each local model per class
     min_residuals: int = 40  # fewer CV residuals than this: quantiles pooled by class
     n_jobs: int = 2
@@ -61,6 +63,8 @@ class DemandConfig:
         unknown = set(self.local_models) - set(LOCAL_MODELS)
         if unknown:
             raise ValueError(f"unknown local models {sorted(unknown)}; known: {LOCAL_MODELS}")
+        if self.selection_metric not in ("rmsse", "mase"):
+            raise ValueError("selection_metric is 'rmsse' or 'mase'")
         if any(not 0 < lv < 100 for lv in self.levels):
             raise ValueError("levels are percentages strictly between 0 and 100")
 

@@ -67,7 +67,7 @@ class DemandForecaster:
 
     ``fit(sales)`` classifies the series, cross-validates every candidate on rolling origins
     of the training data, picks per demand class the candidate (single model or ensemble)
-    with the lowest mean RMSSE, learns quantile offsets from the chosen forecast's backtest
+    with the lowest mean RMSSE (or MASE), learns quantile offsets from the chosen forecast's backtest
     residuals and fits the global LightGBM on all data. ``predict()`` refits the local models
     the selection needs and returns ``sku_id, channel, ds, forecast`` plus
     ``forecast-lo-{level}``, ``forecast-median`` and ``forecast-hi-{level}``.
@@ -129,6 +129,7 @@ class DemandForecaster:
             "selection": {k: list(v) for k, v in self.selection_.items()},
             "candidates": list(self.candidates_),
             "exog": list(self.exog_),
+            "statics": list(self.statics_),
         }
         (out / "selection.json").write_text(json.dumps(selection, indent=2))
         self.series_offsets_.to_parquet(out / "series_quantiles.parquet", index=False)
@@ -147,6 +148,7 @@ class DemandForecaster:
         self.selection_ = {k: tuple(v) for k, v in selection["selection"].items()}
         self.candidates_ = list(selection["candidates"])
         self.exog_ = list(selection["exog"])
+        self.statics_ = list(selection["statics"])
         self.series_offsets_ = pd.read_parquet(src / "series_quantiles.parquet")
         self.class_offsets_ = pd.read_parquet(src / "class_quantiles.parquet")
         booster_file = src / "lightgbm.txt"
@@ -161,6 +163,8 @@ class DemandForecaster:
         cfg = self.config
         self.panel_, self.keys_ = panel, keys
         self.exog_ = _exog_columns(panel)
+        n_skus = keys["sku_id"].nunique()
+        self.statics_ = ["channel", "sku"] if n_skus <= cfg.max_sku_categories else ["channel"]
         self.classes_ = series_classes(panel, keys)
         timings: dict[str, float] = {}
         cv, scales, cv_series = self._cross_validate(panel, timings)
@@ -183,7 +187,7 @@ class DemandForecaster:
         else:
             cls_of = self.classes_.set_index("unique_id")["demand_class"]
             cv["demand_class"] = cv["unique_id"].map(cls_of).to_numpy()
-            scores = _per_series_rmsse(cv, self.candidates_, scales["rmsse_scale"])
+            scores = _per_series_scores(cv, self.candidates_, scales, cfg.selection_metric)
             self.selection_ = _select(scores, self.candidates_)
             cv["forecast"] = _combine(cv, self.selection_)
             self.cv_ = cv
@@ -196,7 +200,9 @@ class DemandForecaster:
             t = time.perf_counter()
             self.lgb_ = _make_mlf(cfg, panel)
             with _quiet():
-                self.lgb_.fit(_lgb_frame(panel, self.exog_), static_features=["channel"])
+                self.lgb_.fit(
+                    _lgb_frame(panel, self.exog_, self.statics_), static_features=self.statics_
+                )
             timings["lightgbm_fit"] = round(time.perf_counter() - t, 2)
         else:
             self.lgb_ = None
@@ -208,9 +214,21 @@ class DemandForecaster:
         self, panel: pd.DataFrame, timings: dict[str, float]
     ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
         cfg = self.config
-        h, step, nw = cfg.horizon, cfg.step, cfg.n_windows
+        h, step = cfg.horizon, cfg.step
         lengths = panel.groupby("unique_id", sort=False).size()
-        min_train = max(2 * cfg.season if cfg.season <= 24 else cfg.season + 1, 10)
+        min_train = max(cfg.season + 1, 10) if cfg.season <= 24 else 10
+        # as many windows as the history of at least half of the series allows
+        nw = cfg.n_windows
+        while nw > 1 and (lengths >= h + step * (nw - 1) + min_train).mean() < 0.5:
+            nw -= 1
+        if nw < cfg.n_windows:
+            warnings.warn(
+                f"history too short for {cfg.n_windows} backtest windows of {h} periods; "
+                f"using {nw}",
+                ShortHistoryWarning,
+                stacklevel=4,
+            )
+        self.n_windows_ = nw
         long_ids = lengths.index[lengths >= h + step * (nw - 1) + min_train]
         data = panel[panel["unique_id"].isin(long_ids)]
         ends = data["ds"].max()
@@ -250,11 +268,11 @@ class DemandForecaster:
             mlf = _make_mlf(cfg, data)
             with _quiet():
                 lcv = mlf.cross_validation(
-                    _lgb_frame(data, _exog_columns(data)),
+                    _lgb_frame(data, _exog_columns(data), self.statics_),
                     n_windows=nw,
                     h=h,
                     step_size=step,
-                    static_features=["channel"],
+                    static_features=self.statics_,
                     refit=False,
                 )
             cv = cv.merge(
@@ -328,10 +346,16 @@ class DemandForecaster:
             keep = max(cfg.lag_list) + max(cfg.window_list) + max(cfg.lag_list) + 1
             recent = panel.groupby("unique_id", sort=False).tail(keep)
             with _quiet():
-                mlf.preprocess(_lgb_frame(recent, self.exog_), static_features=["channel"])
+                mlf.preprocess(
+                    _lgb_frame(recent, self.exog_, self.statics_), static_features=self.statics_
+                )
             mlf.models_ = {LGB: _BoosterModel(booster)}
         future = mlf.make_future_dataframe(h)
-        last = _lgb_frame(panel, self.exog_).groupby("unique_id", sort=False)[self.exog_].last()
+        last = (
+            _lgb_frame(panel, self.exog_, self.statics_)
+            .groupby("unique_id", sort=False)[self.exog_]
+            .last()
+        )
         X = future.merge(last, left_on="unique_id", right_index=True, how="left")
         if "promo" in X.columns:
             X["promo"] = 0.0
@@ -429,6 +453,8 @@ def prepare_panel(
     if has_promo:
         df["promo"] = df["promo"].fillna(0.0).astype("float32")
     channel = keys.set_index("unique_id")["channel"]
+    sku = keys.set_index("unique_id")["sku_id"]
+    df["sku"] = pd.Categorical(df["unique_id"].map(sku), categories=sorted(sku.unique()))
     df["channel"] = pd.Categorical(
         df["unique_id"].map(channel), categories=sorted(channel.unique())
     )
@@ -470,9 +496,10 @@ def _exog_columns(panel: pd.DataFrame) -> list[str]:
 NEUTRAL_EXOG = {"price_ratio": 1.0, "promo": 0.0}
 
 
-def _lgb_frame(panel: pd.DataFrame, exog: list[str]) -> pd.DataFrame:
-    """The columns LightGBM sees: exactly the exogenous features it was trained with."""
-    frame = panel[["unique_id", "ds", "y", "channel", *[c for c in exog if c in panel.columns]]]
+def _lgb_frame(panel: pd.DataFrame, exog: list[str], statics: list[str]) -> pd.DataFrame:
+    """The columns LightGBM sees: exactly the static and exogenous features it was trained
+    with (the SKU as a category only when there are few enough SKUs)."""
+    frame = panel[["unique_id", "ds", "y", *statics, *[c for c in exog if c in panel.columns]]]
     missing = {c: np.float32(NEUTRAL_EXOG[c]) for c in exog if c not in panel.columns}
     return frame.assign(**missing) if missing else frame
 
@@ -618,19 +645,23 @@ def _scales(train: pd.DataFrame) -> pd.DataFrame:
     return scale.fillna(floor).clip(lower=floor)
 
 
-def _per_series_rmsse(
-    cv: pd.DataFrame, candidates: list[str], mse_scale: pd.Series
+def _per_series_scores(
+    cv: pd.DataFrame, candidates: list[str], scales: pd.DataFrame, metric: str
 ) -> pd.DataFrame:
-    err2 = (cv[candidates].sub(cv["y"], axis=0)) ** 2
-    err2["unique_id"] = cv["unique_id"].to_numpy()
-    mse = err2.groupby("unique_id").mean()
-    rmsse = mse.div(mse_scale.reindex(mse.index), axis=0).pow(0.5)
-    rmsse["demand_class"] = cv.groupby("unique_id")["demand_class"].first()
-    return rmsse
+    """Per series and candidate: RMSSE or MASE over all backtest windows."""
+    err = cv[candidates].sub(cv["y"], axis=0)
+    if metric == "mase":
+        score = err.abs().groupby(cv["unique_id"].to_numpy()).mean()
+        score = score.div(scales["mase_scale"].reindex(score.index), axis=0)
+    else:
+        mse = (err**2).groupby(cv["unique_id"].to_numpy()).mean()
+        score = mse.div(scales["rmsse_scale"].reindex(mse.index), axis=0).pow(0.5)
+    score["demand_class"] = cv.groupby("unique_id")["demand_class"].first()
+    return score
 
 
 def _select(scores: pd.DataFrame, candidates: list[str]) -> dict[str, tuple[str, ...]]:
-    """Per class the candidate with the lowest mean RMSSE; ``_default`` is the overall best."""
+    """Per class the candidate with the lowest mean score; ``_default`` is the overall best."""
     by_class = scores.groupby("demand_class")[candidates].mean()
     selection: dict[str, tuple[str, ...]] = {
         str(cls): _members(str(row.idxmin())) for cls, row in by_class.iterrows()
