@@ -73,7 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="levels",
         help="central interval level in %% (repeatable; default 80: the 10%% and 90%% quantiles)",
     )
-    p.add_argument("--n-windows", type=int, default=2, help="backtest windows (default 2)")
+    p.add_argument("--n-windows", type=int, default=4, help="backtest windows (default 4)")
+    p.add_argument(
+        "--selection-metric",
+        choices=["rmsse", "mase"],
+        default="rmsse",
+        help="what the per-class model selection minimises in the backtest (default rmsse)",
+    )
     p.add_argument("--no-lightgbm", action="store_true", help="local statsforecast models only")
     p.add_argument("--no-register", action="store_true", help="log the run, do not register")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -203,6 +209,7 @@ def _train_demand(args: argparse.Namespace) -> int:
             levels=tuple(args.levels or (80,)),
             n_windows=args.n_windows,
             use_lightgbm=not args.no_lightgbm,
+            selection_metric=args.selection_metric,
             seed=args.seed,
         )
     except ValueError as exc:
