@@ -67,9 +67,9 @@ class DemandForecaster:
 
     ``fit(sales)`` classifies the series, cross-validates every candidate on rolling origins
     of the training data, picks per demand class the candidate (single model or ensemble)
-    with the lowest mean RMSSE (or MASE), learns quantile offsets from the chosen forecast's backtest
-    residuals and fits the global LightGBM on all data. ``predict()`` refits the local models
-    the selection needs and returns ``sku_id, channel, ds, forecast`` plus
+    with the lowest mean RMSSE (or MASE), learns quantile offsets from the chosen forecast's
+    backtest residuals and fits the global LightGBM on all data. ``predict()`` refits the
+    local models the selection needs and returns ``sku_id, channel, ds, forecast`` plus
     ``forecast-lo-{level}``, ``forecast-median`` and ``forecast-hi-{level}``.
     """
 

@@ -112,8 +112,11 @@ class BGNBD:
         return np.where(x > 0, 1.0 / (1.0 + ratio), 1.0)
 
     def p_any_purchase(self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
-        """P(at least one purchase in (T, T + t]): alive at T (a customer alive stays alive until
-        the next purchase) times 1 - E[exp(-lambda t)] under the posterior Gamma(r + x, alpha + T)."""
+        """P(at least one purchase in (T, T + t]).
+
+        Alive at T (an alive customer stays alive until the next purchase) times
+        1 - E[exp(-lambda t)] under the posterior Gamma(r + x, alpha + T).
+        """
         r, alpha, _, _ = self._params()
         x, T = np.asarray(x, dtype="float64"), np.asarray(T, dtype="float64")
         no_purchase = ((alpha + T) / (alpha + T + t)) ** (r + x)
