@@ -196,7 +196,7 @@ class DemandForecaster:
             )
             self.cv_ = self._held_out_quantiles(cv, scales, keys)
         self.scales_ = scales
-        if cfg.use_lightgbm and _uses_lgb(self.selection_):
+        if cfg.use_lightgbm and _uses_lgb(self.selection_) and _lgb_trainable(panel, cfg):
             t = time.perf_counter()
             self.lgb_ = _make_mlf(cfg, panel)
             with _quiet():
@@ -263,7 +263,7 @@ class DemandForecaster:
             cv = cv.join(extra.drop(columns="y"))
         cv = _fill_nan_models(cv.reset_index())
         timings["local_cv"] = round(time.perf_counter() - t, 2)
-        if cfg.use_lightgbm:
+        if cfg.use_lightgbm and _lgb_trainable(data, cfg, windows=nw):
             t = time.perf_counter()
             mlf = _make_mlf(cfg, data)
             with _quiet():
@@ -606,6 +606,13 @@ def _fill_nan_models(frame: pd.DataFrame) -> pd.DataFrame:
     row_mean = values.mean(axis=1)
     frame[models] = values.apply(lambda col: col.fillna(row_mean)).clip(lower=0.0)
     return frame
+
+
+def _lgb_trainable(panel: pd.DataFrame, cfg: DemandConfig, windows: int = 0) -> bool:
+    """Enough rows with every lag known (after holding out the backtest windows) to train."""
+    lengths = panel.groupby("unique_id", sort=False).size()
+    usable = (lengths - max(cfg.lag_list) - windows * cfg.step).clip(lower=0).sum()
+    return bool(usable >= 100)
 
 
 def _uses_lgb(selection: dict[str, tuple[str, ...]]) -> bool:

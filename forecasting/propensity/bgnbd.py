@@ -34,12 +34,13 @@ def rfm_summary(
 ) -> pd.DataFrame:
     """Per customer with a purchase up to ``cutoff``: ``x`` repeat purchase days, ``t_x`` the
     time of the last purchase and ``T`` the age at the cutoff, both since the first purchase,
-    in units of ``unit_days``. Purchases on the same day count once."""
-    tx = transactions.loc[transactions["ts"] <= cutoff, ["customer_id", "ts"]]
+    in units of ``unit_days``. Purchases on the same day count once; the cutoff day belongs
+    to the history."""
+    end = pd.Timestamp(cutoff).normalize()
+    tx = transactions.loc[transactions["ts"] < end + pd.Timedelta(days=1), ["customer_id", "ts"]]
     days = tx.assign(day=tx["ts"].dt.normalize()).drop_duplicates(["customer_id", "day"])
     g = days.groupby("customer_id", sort=True)["day"]
     first, last, n = g.min(), g.max(), g.size()
-    end = pd.Timestamp(cutoff).normalize()
     return pd.DataFrame(
         {
             "x": (n - 1).astype("float64"),
