@@ -96,7 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cutoff", required=True, help="last day of history, YYYY-MM-DD")
     p.add_argument("--horizon-days", required=True, type=int, help="N: days after the cutoff")
     p.add_argument("--scores-out", help="where to write the scores (CSV or Parquet)")
-    p.set_defaults(handler=_not_built("train-propensity", 4, [("transactions", "transactions")]))
+    p.add_argument("--n-train-cutoffs", type=int, default=4, help="earlier cutoffs stacked")
+    p.add_argument("--cutoff-step-days", type=int, help="days between them (default: N)")
+    p.add_argument("--no-register", action="store_true", help="log the run, do not register")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(handler=_train_propensity)
 
     p = sub.add_parser(
         "build-predictor",
@@ -245,6 +249,62 @@ def _train_demand(args: argparse.Namespace) -> int:
     )
     if args.forecast_out:
         print(f"  forecasts: {args.forecast_out} ({len(result.forecast)} rows)")
+    return 0
+
+
+def _train_propensity(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from forecasting.data.io import read_table, table_format, write_table
+    from forecasting.propensity.model import PropensityConfig
+    from forecasting.propensity.pipeline import train_propensity
+
+    if args.scores_out:
+        table_format(args.scores_out)
+    try:
+        cutoff = pd.Timestamp(args.cutoff)
+    except ValueError:
+        raise ForecastingError(f"--cutoff {args.cutoff!r} is not a date: use YYYY-MM-DD") from None
+    try:
+        cfg = PropensityConfig(
+            horizon_days=args.horizon_days,
+            n_train_cutoffs=args.n_train_cutoffs,
+            cutoff_step_days=args.cutoff_step_days,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        raise ForecastingError(str(exc)) from None
+    tx = read_table(args.transactions, TRANSACTIONS)
+    result = train_propensity(
+        tx,
+        cutoff,
+        cfg,
+        tracking_uri=args.tracking_uri,
+        register=not args.no_register,
+        source=str(args.transactions),
+    )
+    if args.scores_out:
+        write_table(result.scores[["customer_id", "score"]], args.scores_out)
+    print(
+        f"train-propensity: {len(result.scores)} customers scored at {cutoff.date()} "
+        f"for the next {cfg.horizon_days} days; strategy: {result.model.strategy_}"
+    )
+    for _, row in result.holdout_metrics.iterrows():
+        print(
+            f"  holdout {row['scorer']:>6}: AUC {row.get('roc_auc', float('nan')):.3f}, "
+            f"Brier {row['brier']:.4f}, expected/actual {row['expected_vs_actual_pct']:+.1f}%"
+        )
+    print(f"  expected repurchasers: {result.scores['score'].sum():.0f}")
+    print(
+        f"  MLflow run {result.run_id}"
+        + (
+            f", registered {tracking.PROPENSITY_MODEL} version {result.model_version}"
+            if result.model_version
+            else ""
+        )
+    )
+    if args.scores_out:
+        print(f"  scores: {args.scores_out}")
     return 0
 
 

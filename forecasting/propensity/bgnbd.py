@@ -99,9 +99,10 @@ class BGNBD:
         """E[purchases in (T, T + t] | x, t_x, T], equation (10) of the paper."""
         r, alpha, a, b = self._params()
         x, t_x, T = (np.asarray(v, dtype="float64") for v in (x, t_x, T))
-        hyp = hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
-        first = (a + b + x - 1) / (a - 1)
-        second = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            hyp = hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
+            first = (a + b + x - 1) / (a - 1)
+            second = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp
         return np.asarray(first * second * self.p_alive(x, t_x, T))
 
     def p_alive(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:

@@ -156,32 +156,31 @@ class PropensityModel:
         import lightgbm as lgb
 
         cfg = self.config
-        clf = lgb.LGBMClassifier(
-            n_estimators=cfg.n_estimators,
-            learning_rate=cfg.learning_rate,
-            num_leaves=cfg.num_leaves,
-            min_child_samples=cfg.min_child_samples,
-            subsample=0.8,
-            subsample_freq=1,
-            colsample_bytree=0.8,
-            random_state=cfg.seed,
-            n_jobs=2,
-            verbose=-1,
-        )
-        X, y = train[self.feature_names_], train["label"]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            if stop["label"].nunique() == 2:
-                clf.fit(
-                    X,
-                    y,
-                    eval_set=[(stop[self.feature_names_], stop["label"])],
-                    callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
-                )
-            else:
-                clf.fit(X, y)
-        self.best_iteration_ = int(clf.best_iteration_ or cfg.n_estimators)
-        return clf.booster_
+        params = {
+            "objective": "binary",
+            "learning_rate": cfg.learning_rate,
+            "num_leaves": cfg.num_leaves,
+            "min_child_samples": cfg.min_child_samples,
+            "bagging_fraction": 0.8,
+            "bagging_freq": 1,
+            "feature_fraction": 0.8,
+            "seed": cfg.seed,
+            "num_threads": 2,
+            "verbose": -1,
+        }
+        data = lgb.Dataset(train[self.feature_names_], train["label"])
+        valid: list[Any] = []
+        callbacks: list[Any] = []
+        if stop["label"].nunique() == 2:
+            valid = [lgb.Dataset(stop[self.feature_names_], stop["label"], reference=data)]
+            callbacks = [lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)]
+        booster = lgb.train(params, data, cfg.n_estimators, valid_sets=valid, callbacks=callbacks)
+        self.best_iteration_ = int(booster.best_iteration or cfg.n_estimators)
+        if booster.best_iteration:
+            booster = booster.model_from_string(
+                booster.model_to_string(num_iteration=booster.best_iteration)
+            )
+        return booster
 
     def _raw(self, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.booster_.predict(frame[self.feature_names_]))
@@ -199,6 +198,9 @@ class PropensityModel:
             "bgnbd": evaluate["bgnbd_p_any"].to_numpy(),
         }
         scores["blend"] = (scores["model"] + scores["bgnbd"]) / 2
+        self.holdout_scores_ = pd.DataFrame(
+            {"customer_id": evaluate["customer_id"].to_numpy(), "label": y, **scores}
+        )
         losses = {
             k: float(log_loss(y, np.clip(v, 1e-6, 1 - 1e-6), labels=[0, 1]))
             for k, v in scores.items()

@@ -84,3 +84,68 @@ def log_demand_model(
             input_example=input_example,
             registered_model_name=registered_model_name,
         )
+
+
+TRANSACTIONS_INPUT = Schema(
+    [
+        ColSpec("string", "customer_id"),
+        ColSpec("string", "sku_id"),
+        ColSpec("string", "channel"),
+        ColSpec("datetime", "ts"),
+        ColSpec("double", "quantity"),
+        ColSpec("double", "amount", required=False),
+        ColSpec("string", "order_id", required=False),
+    ]
+)
+
+
+class PropensityPyfunc(PythonModel):
+    """``models:/repurchase-propensity@...``: raw transactions in, ``customer_id, score`` out.
+
+    Params: ``cutoff`` (YYYY-MM-DD; default the last day in the input). The score is
+    P(a purchase in the model's horizon after the cutoff day).
+    """
+
+    def load_context(self, context: Any) -> None:
+        from forecasting.propensity.model import PropensityModel
+
+        self.model = PropensityModel.load(context.artifacts["propensity"])
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        from forecasting.data.contracts import TRANSACTIONS, validate
+
+        tx = validate(model_input, TRANSACTIONS, "<transactions>")
+        cutoff = (params or {}).get("cutoff") or str(tx["ts"].max().date())
+        return self.model.predict(tx, cutoff)
+
+
+def log_propensity_model(
+    model: Any, input_example: pd.DataFrame, registered_model_name: str | None = None
+) -> Any:
+    """Log the fitted propensity model as a pyfunc in the active run (and register it)."""
+    outputs = Schema(
+        [
+            ColSpec("string", "customer_id"),
+            ColSpec("double", "score"),
+            ColSpec("double", "score_model"),
+            ColSpec("double", "score_bgnbd"),
+        ]
+    )
+    signature = ModelSignature(
+        inputs=TRANSACTIONS_INPUT,
+        outputs=outputs,
+        params=ParamSchema([ParamSpec("cutoff", "string", "")]),
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = model.save(Path(tmp) / "propensity")
+        return mlflow.pyfunc.log_model(
+            name="repurchase-propensity",
+            python_model=str(Path(__file__).with_name("propensity_model_code.py")),
+            artifacts={"propensity": str(folder)},
+            code_paths=[str(PACKAGE_DIR)],
+            signature=signature,
+            input_example=input_example,
+            registered_model_name=registered_model_name,
+        )

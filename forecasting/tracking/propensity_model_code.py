@@ -1,0 +1,7 @@
+"""MLflow "models from code" entry point of the repurchase-propensity pyfunc (not imported)."""
+
+from mlflow.models import set_model
+
+from forecasting.tracking.models import PropensityPyfunc
+
+set_model(PropensityPyfunc())
