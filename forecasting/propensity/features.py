@@ -19,8 +19,14 @@ def history_end(cutoff: pd.Timestamp | str) -> pd.Timestamp:
     return pd.Timestamp(cutoff).normalize() + pd.Timedelta(days=1)
 
 
-def customer_features(transactions: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """One row per customer with a purchase up to ``cutoff``, indexed by ``customer_id``."""
+def customer_features(
+    transactions: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int = 90
+) -> pd.DataFrame:
+    """One row per customer with a purchase up to ``cutoff``, indexed by ``customer_id``.
+
+    ``horizon_days`` sets the seasonal feature: purchase days in the same window one year
+    (52 weeks) earlier, which is history at the cutoff.
+    """
     cutoff = pd.Timestamp(cutoff).normalize()
     tx = transactions.loc[transactions["ts"] < history_end(cutoff)]
     day = tx["ts"].dt.normalize()
@@ -52,6 +58,11 @@ def customer_features(transactions: pd.DataFrame, cutoff: pd.Timestamp) -> pd.Da
         recent = days["day"] > end - pd.Timedelta(days=w)
         f[f"days_last_{w}d"] = recent.groupby(days["customer_id"]).sum()
     f["trend_90_vs_prev_90"] = f["days_last_90d"] - (f["days_last_180d"] - f["days_last_90d"])
+    year_ago = end + pd.Timedelta(days=1) - pd.Timedelta(days=364)
+    same_season = (days["day"] >= year_ago) & (
+        days["day"] < year_ago + pd.Timedelta(days=horizon_days)
+    )
+    f["days_same_window_last_year"] = same_season.groupby(days["customer_id"]).sum()
     channels = tx.groupby([cust, tx["channel"]]).size()
     n_ch = channels.groupby(level=0).size()
     f["n_channels"] = n_ch

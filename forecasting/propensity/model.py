@@ -43,8 +43,8 @@ class PropensityConfig:
     min_customers: int = 200  # fewer labelled customers: BG/NBD only
     n_estimators: int = 1000
     learning_rate: float = 0.03
-    num_leaves: int = 15
-    min_child_samples: int = 40
+    num_leaves: int = 7
+    min_child_samples: int = 100
     early_stopping_rounds: int = 50
     holdout_split: tuple[float, float, float] = (0.4, 0.3, 0.3)  # early stop, calibrate, evaluate
     seed: int = 0
@@ -143,7 +143,7 @@ class PropensityModel:
         return feats.reset_index()
 
     def _features(self, tx: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
-        feats = customer_features(tx, cutoff)
+        feats = customer_features(tx, cutoff, self.config.horizon_days)
         rfm = rfm_summary(tx, cutoff).reindex(feats.index)
         bg = BGNBD(seed=self.config.seed).fit(*_rfm_arrays(rfm))
         h = self.config.horizon_days
