@@ -19,6 +19,7 @@ def test_notebook_executes(
     name: str, shared_data: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FORECASTING_NB_SERIES", "12")
+    monkeypatch.setenv("FORECASTING_NB_CUSTOMERS", "600")
     monkeypatch.setenv("FORECASTING_SHARED_DATA", str(shared_data))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)

@@ -11,10 +11,7 @@ from forecasting.demand.classification import ADI_CUTOFF, CV2_CUTOFF, DEMAND_CLA
 
 
 def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # headless machines fall back to Agg by themselves
 
     return plt
 

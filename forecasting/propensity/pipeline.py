@@ -110,10 +110,7 @@ def train_propensity(
 
 
 def _calibration_plot(table: pd.DataFrame) -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # headless machines fall back to Agg by themselves
 
     fig, ax = plt.subplots(figsize=(5, 5))
     for name, g in table.groupby("scorer"):
@@ -128,10 +125,7 @@ def _calibration_plot(table: pd.DataFrame) -> Any:
 
 
 def _importance_plot(model: PropensityModel) -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # headless machines fall back to Agg by themselves
 
     gain = np.asarray(model.booster_.feature_importance(importance_type="gain"))
     order = np.argsort(gain)[-20:]
