@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from forecasting import __version__, tracking
 from forecasting.data.contracts import CONTRACTS, TRANSACTIONS
@@ -198,6 +199,19 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(cls: Callable[..., Any], **values: Any) -> Any:
+    """A frozen config from CLI values; its validation errors are user errors."""
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        raise ForecastingError(str(exc)) from None
+
+
+def _run_line(run_id: str | None, model_name: str, version: str | None) -> str:
+    registered = f", registered {model_name} version {version}" if version else ""
+    return f"  MLflow run {run_id}{registered}"
+
+
 def _train_demand(args: argparse.Namespace) -> int:
     from forecasting.data.contracts import SALES
     from forecasting.data.io import read_table, table_format, write_table
@@ -206,18 +220,16 @@ def _train_demand(args: argparse.Namespace) -> int:
 
     if args.forecast_out:
         table_format(args.forecast_out)  # a bad output name fails before any work
-    try:
-        cfg = DemandConfig(
-            freq=args.freq,
-            horizon=args.horizon,
-            levels=tuple(args.levels or (80,)),
-            n_windows=args.n_windows,
-            use_lightgbm=not args.no_lightgbm,
-            selection_metric=args.selection_metric,
-            seed=args.seed,
-        )
-    except ValueError as exc:
-        raise ForecastingError(str(exc)) from None
+    cfg = _config(
+        DemandConfig,
+        freq=args.freq,
+        horizon=args.horizon,
+        levels=tuple(args.levels or (80,)),
+        n_windows=args.n_windows,
+        use_lightgbm=not args.no_lightgbm,
+        selection_metric=args.selection_metric,
+        seed=args.seed,
+    )
     sales = read_table(args.sales, SALES)
     result = train_demand(
         sales,
@@ -239,14 +251,7 @@ def _train_demand(args: argparse.Namespace) -> int:
         )
     sel = {k: "+".join(v) for k, v in result.forecaster.selection_.items() if k != "_default"}
     print("  models per class: " + ", ".join(f"{k}: {v}" for k, v in sorted(sel.items())))
-    print(
-        f"  MLflow run {result.run_id}"
-        + (
-            f", registered {tracking.DEMAND_MODEL} version {result.model_version}"
-            if result.model_version
-            else ""
-        )
-    )
+    print(_run_line(result.run_id, tracking.DEMAND_MODEL, result.model_version))
     if args.forecast_out:
         print(f"  forecasts: {args.forecast_out} ({len(result.forecast)} rows)")
     return 0
@@ -265,15 +270,13 @@ def _train_propensity(args: argparse.Namespace) -> int:
         cutoff = pd.Timestamp(args.cutoff)
     except ValueError:
         raise ForecastingError(f"--cutoff {args.cutoff!r} is not a date: use YYYY-MM-DD") from None
-    try:
-        cfg = PropensityConfig(
-            horizon_days=args.horizon_days,
-            n_train_cutoffs=args.n_train_cutoffs,
-            cutoff_step_days=args.cutoff_step_days,
-            seed=args.seed,
-        )
-    except ValueError as exc:
-        raise ForecastingError(str(exc)) from None
+    cfg = _config(
+        PropensityConfig,
+        horizon_days=args.horizon_days,
+        n_train_cutoffs=args.n_train_cutoffs,
+        cutoff_step_days=args.cutoff_step_days,
+        seed=args.seed,
+    )
     tx = read_table(args.transactions, TRANSACTIONS)
     result = train_propensity(
         tx,
@@ -295,14 +298,7 @@ def _train_propensity(args: argparse.Namespace) -> int:
             f"Brier {row['brier']:.4f}, expected/actual {row['expected_vs_actual_pct']:+.1f}%"
         )
     print(f"  expected repurchasers: {result.scores['score'].sum():.0f}")
-    print(
-        f"  MLflow run {result.run_id}"
-        + (
-            f", registered {tracking.PROPENSITY_MODEL} version {result.model_version}"
-            if result.model_version
-            else ""
-        )
-    )
+    print(_run_line(result.run_id, tracking.PROPENSITY_MODEL, result.model_version))
     if args.scores_out:
         print(f"  scores: {args.scores_out}")
     return 0
