@@ -1,0 +1,168 @@
+"""Unified or tiered stocking per SKU, from expected costs (not from a rule on the class).
+
+Per SKU over the horizon, vectorised over SKU x channel:
+
+* **unified**: every stocking node of every channel of the network (``nodes_per_channel``:
+  a store channel has many stores) holds its own safety stock ``z sigma sqrt(L_store)``
+  plus half a review period of cycle stock, and at least one typical order (the SKU is
+  stocked everywhere, also where it has not sold yet). Costs:
+  holding at store rates and the margin of expected shortages (normal loss function).
+* **tiered**: one pool upstream (central + regional) with pooled safety stock,
+  ``sigma_pool = sqrt(sum sigma_i^2 + 2 sum rho sigma_i sigma_j)`` over the lead time to the
+  warehouse, cheaper upstream holding, display units in a share of the nodes, a transfer
+  cost per unit shipped and the margin of customers who will not wait for a delivery. How
+  many will not wait grows with how habitual the purchase is: the SKU's share of days with a
+  sale and its repurchase rate.
+
+``reason`` names the cost term that decided: the largest saving of the chosen option.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from forecasting.policy.config import PolicyConfig
+
+COST_TERMS = ("holding", "shortage", "transfer", "wait_loss")
+
+
+def sigma_from_quantiles(lo: pd.Series, hi: pd.Series, level: float) -> pd.Series:
+    """Standard deviation implied by a central interval (normal approximation)."""
+    z = norm.ppf(0.5 + level / 200)
+    return ((hi - lo) / (2 * z)).clip(lower=0.0)
+
+
+def stocking_costs(
+    channels: pd.DataFrame, skus: pd.DataFrame, config: PolicyConfig
+) -> pd.DataFrame:
+    """Expected costs of both options per SKU and the cheaper one.
+
+    ``channels``: ``sku_id, channel, mean_daily, sd_daily`` (forecast demand per day and its
+    standard deviation). ``skus``: ``sku_id, unit_cost, sale_frequency`` (share of periods
+    with a sale), ``order_size`` (mean units when it sells) and ``repurchase_rate``.
+    Returns one row per SKU with ``expected_cost_unified``, ``expected_cost_tiered``, each
+    term, ``stocking``, ``reason`` and the units to hold at each tier.
+    """
+    cfg = config
+    z = float(norm.ppf(cfg.service_level))
+    loss = float(norm.pdf(z) - z * (1 - norm.cdf(z)))  # expected shortage per sigma and cycle
+    years = cfg.horizon_days / 365.0
+    cycles = cfg.horizon_days / cfg.review_days
+    nodes_of = dict(cfg.nodes_per_channel)
+    ch = channels.copy()
+    ch["nodes"] = ch["channel"].map(nodes_of).fillna(1).astype("float64").to_numpy()
+    cost = skus.set_index("sku_id")["unit_cost"].reindex(ch["sku_id"]).to_numpy()
+    ch["unit_cost"] = np.where(np.isfinite(cost), cost, cfg.default_unit_cost)
+
+    # unified: each node stocks for its share of the channel's demand, at least one unit
+    node_mu = ch["mean_daily"] / ch["nodes"]
+    node_sd = ch["sd_daily"] / np.sqrt(ch["nodes"])
+    node_sd_lt = node_sd * np.sqrt(cfg.store_lead_days)
+    by_sku = skus.set_index("sku_id")
+    size = by_sku["order_size"].reindex(ch["sku_id"]).fillna(1.0).to_numpy()
+    rare = by_sku["sale_frequency"].reindex(ch["sku_id"]).fillna(0.0).to_numpy() < 0.5
+    # a node must be able to serve one typical order; for goods that sell most days the
+    # size of a day's sales is no order size, and cycle stock covers an order anyway
+    min_stock = np.where(rare, np.maximum(size, 1.0), 1.0)
+    ch["min_stock"] = min_stock
+    node_stock = np.maximum(z * node_sd_lt + node_mu * cfg.review_days / 2, min_stock)
+    ch["u_units"] = node_stock * ch["nodes"]
+    ch["u_holding"] = ch["u_units"] * ch["unit_cost"] * cfg.holding_rate * years
+    ch["u_shortage"] = node_sd_lt * loss * cycles * ch["nodes"] * cfg.margin_rate * ch["unit_cost"]
+    ch["sd2"] = ch["sd_daily"] ** 2
+    ch["showrooms"] = np.ceil(ch["nodes"] * cfg.showroom_share) * (ch["nodes"] > 1)
+    g = ch.groupby("sku_id", sort=True)
+    out = pd.DataFrame(
+        {
+            "mean_daily": g["mean_daily"].sum(),
+            "sum_sd": g["sd_daily"].sum(),
+            "sum_sd2": g["sd2"].sum(),
+            "unit_cost": g["unit_cost"].first(),
+            "u_units": g["u_units"].sum(),
+            "u_holding": g["u_holding"].sum(),
+            "u_shortage": g["u_shortage"].sum(),
+            "showrooms": g["showrooms"].sum(),
+            "min_stock": g["min_stock"].first(),
+            "network_nodes_used": g["nodes"].sum(),
+        }
+    )
+    # "stocked everywhere": nodes of channels where the SKU has not sold yet hold it too
+    network = float(sum(nodes_of.values()))
+    idle_nodes = np.maximum(network - out["network_nodes_used"], 0.0)
+    idle_units = idle_nodes * out["min_stock"]
+    out["u_units"] += idle_units
+    out["u_holding"] += idle_units * out["unit_cost"] * cfg.holding_rate * years
+    info = skus.set_index("sku_id").reindex(out.index)
+    freq = info["sale_frequency"].fillna(0.0).clip(0, 1).to_numpy()
+    rep = info["repurchase_rate"].fillna(0.0).clip(0, 1).to_numpy()
+
+    # tiered: pooled safety stock upstream, display units, transfers, customers who won't wait
+    rho = cfg.channel_correlation
+    pool_sd = np.sqrt(out["sum_sd2"] + rho * (out["sum_sd"] ** 2 - out["sum_sd2"]))
+    pool_sd_lt = pool_sd * np.sqrt(cfg.central_lead_days)
+    pool_units = z * pool_sd_lt + out["mean_daily"] * cfg.review_days / 2
+    display = out["showrooms"] * cfg.display_units
+    unit_cost = out["unit_cost"]
+    units_sold = out["mean_daily"] * cfg.horizon_days
+    habit = np.minimum(rep / cfg.habit_repurchase_rate, 1.0) * np.minimum(freq * 2, 1.0)
+    wait_share = cfg.wait_loss_rare + (cfg.wait_loss_frequent - cfg.wait_loss_rare) * habit
+    t_holding = (
+        (pool_units * cfg.upstream_holding_factor + display) * unit_cost * cfg.holding_rate * years
+    )
+    t_shortage = pool_sd_lt * loss * cycles * cfg.margin_rate * unit_cost
+    t_transfer = units_sold * (cfg.transfer_cost_rate * unit_cost + cfg.transfer_cost_fixed)
+    t_wait = wait_share * units_sold * cfg.margin_rate * unit_cost
+
+    res = pd.DataFrame(index=out.index)
+    res["unified_holding"] = out["u_holding"]
+    res["unified_shortage"] = out["u_shortage"]
+    res["unified_transfer"] = 0.0
+    res["unified_wait_loss"] = 0.0
+    res["tiered_holding"] = t_holding
+    res["tiered_shortage"] = t_shortage
+    res["tiered_transfer"] = t_transfer
+    res["tiered_wait_loss"] = t_wait
+    res["expected_cost_unified"] = res[[f"unified_{t}" for t in COST_TERMS]].sum(axis=1)
+    res["expected_cost_tiered"] = res[[f"tiered_{t}" for t in COST_TERMS]].sum(axis=1)
+    tiered = res["expected_cost_tiered"] < res["expected_cost_unified"]
+    res["stocking"] = np.where(tiered, "tiered", "unified")
+    res["reason"] = _reasons(res, tiered.to_numpy())
+    regional = np.round(pool_units * cfg.regional_share)
+    res["units_central"] = np.where(tiered, np.ceil(pool_units - regional), 0.0)
+    res["units_regional"] = np.where(tiered, regional, 0.0)
+    res["units_store"] = np.where(tiered, display, np.ceil(out["u_units"]))
+    return res.reset_index()
+
+
+def _reasons(res: pd.DataFrame, tiered: np.ndarray) -> np.ndarray:
+    """One line per SKU: the chosen option, the term that saved most, and the totals."""
+    saving = {  # positive: in favour of tiered
+        t: (res[f"unified_{t}"] - res[f"tiered_{t}"]).to_numpy() for t in COST_TERMS
+    }
+    matrix = np.column_stack([saving[t] for t in COST_TERMS])
+    best_for_tiered = matrix.argmax(axis=1)
+    best_for_unified = (-matrix).argmax(axis=1)
+    words = {
+        "holding": "less stock held",
+        "shortage": "fewer shortages",
+        "transfer": "no transfers",
+        "wait_loss": "no customers lost to waiting",
+    }
+    out = np.empty(len(res), dtype=object)
+    cu, ct = res["expected_cost_unified"].to_numpy(), res["expected_cost_tiered"].to_numpy()
+    for i in range(len(res)):  # string formatting only; the decision above is vectorised
+        if tiered[i]:
+            term = COST_TERMS[best_for_tiered[i]]
+            out[i] = (
+                f"tiered: {words[term]} upstream saves {matrix[i, best_for_tiered[i]]:,.0f}; "
+                f"cost {ct[i]:,.0f} vs {cu[i]:,.0f} unified"
+            )
+        else:
+            term = COST_TERMS[best_for_unified[i]]
+            out[i] = (
+                f"unified: {words[term]} saves {-matrix[i, best_for_unified[i]]:,.0f}; "
+                f"cost {cu[i]:,.0f} vs {ct[i]:,.0f} tiered"
+            )
+    return out

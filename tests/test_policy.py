@@ -1,0 +1,121 @@
+"""The stocking cost model: decisions follow from costs and recover the generator's truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.data.synthetic import SyntheticData, generate_omnichannel
+from forecasting.demand.classification import classify_demand
+from forecasting.policy.config import PolicyConfig
+from forecasting.policy.stocking import sigma_from_quantiles, stocking_costs
+from forecasting.propensity.repurchase import sku_repurchase_rates
+
+
+@pytest.fixture(scope="module")
+def world() -> SyntheticData:
+    return generate_omnichannel(n_skus=150, n_days=365, seed=8)
+
+
+def inputs(world: SyntheticData) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Demand of the last 8 weeks as the forecast (mean and sd per day), SKU facts."""
+    end = world.sales["ds"].max()
+    recent = world.sales[world.sales["ds"] > end - pd.Timedelta(days=56)]
+    channels = (
+        recent.groupby(["sku_id", "channel"])["y"]
+        .agg(mean_daily="mean", sd_daily="std")
+        .reset_index()
+    )
+    stats = classify_demand(world.sales, by=("sku_id",))
+    assert world.transactions is not None
+    rates = sku_repurchase_rates(world.transactions, end, 60)
+    skus = world.skus[["sku_id", "unit_cost"]].merge(stats, on="sku_id")
+    skus["sale_frequency"] = 1 / skus["adi"]
+    skus["order_size"] = skus["total_units"] / skus["n_nonzero"]
+    skus = skus.merge(rates[["sku_id", "predicted_rate"]], on="sku_id", how="left")
+    skus["repurchase_rate"] = skus["predicted_rate"]
+    return channels, skus
+
+
+def test_consumables_come_out_unified_and_rare_goods_tiered(world: SyntheticData) -> None:
+    channels, skus = inputs(world)
+    truth = world.truth[["sku_id", "archetype"]]
+    res = stocking_costs(channels, skus, PolicyConfig()).merge(truth, on="sku_id")
+    for archetype, expected in [
+        ("consumable", "unified"),
+        ("durable", "tiered"),
+        ("custom", "tiered"),
+    ]:
+        share = (res.loc[res["archetype"] == archetype, "stocking"] == expected).mean()
+        assert share >= 0.95, (archetype, share)
+    chosen = np.where(
+        res["stocking"] == "tiered", res["expected_cost_tiered"], res["expected_cost_unified"]
+    )
+    assert (chosen <= np.minimum(res["expected_cost_tiered"], res["expected_cost_unified"])).all()
+
+
+def test_reason_names_the_deciding_term_and_tiers_hold_the_units(world: SyntheticData) -> None:
+    channels, skus = inputs(world)
+    res = stocking_costs(channels, skus, PolicyConfig())
+    tiered = res[res["stocking"] == "tiered"]
+    assert tiered["reason"].str.startswith("tiered: ").all()
+    assert res.loc[res["stocking"] == "unified", "reason"].str.startswith("unified: ").all()
+    assert (tiered["units_central"] >= tiered["units_regional"]).all()
+    assert (
+        (res.loc[res["stocking"] == "unified", ["units_central", "units_regional"]] == 0)
+        .all()
+        .all()
+    )
+
+
+def test_costs_move_the_decision() -> None:
+    channels = pd.DataFrame(
+        {
+            "sku_id": "A",
+            "channel": ["store", "app"],
+            "mean_daily": [0.2, 0.1],
+            "sd_daily": [0.5, 0.3],
+        }
+    )
+    skus = pd.DataFrame(
+        {
+            "sku_id": ["A"],
+            "unit_cost": [200.0],
+            "sale_frequency": [0.2],
+            "order_size": [1.0],
+            "repurchase_rate": [0.02],
+        }
+    )
+    assert stocking_costs(channels, skus, PolicyConfig())["stocking"].iloc[0] == "tiered"
+    # if transfers were very expensive the same SKU would be stocked everywhere
+    dear = PolicyConfig(transfer_cost_fixed=500.0)
+    assert stocking_costs(channels, skus, dear)["stocking"].iloc[0] == "unified"
+
+
+def test_pooling_uses_the_correlation_between_channels() -> None:
+    channels = pd.DataFrame(
+        {
+            "sku_id": "A",
+            "channel": ["store", "app"],
+            "mean_daily": [1.0, 1.0],
+            "sd_daily": [1.0, 1.0],
+        }
+    )
+    skus = pd.DataFrame(
+        {
+            "sku_id": ["A"],
+            "unit_cost": [50.0],
+            "sale_frequency": [0.9],
+            "order_size": [1.0],
+            "repurchase_rate": [0.1],
+        }
+    )
+    independent = stocking_costs(channels, skus, PolicyConfig())["tiered_shortage"].iloc[0]
+    correlated = stocking_costs(channels, skus, PolicyConfig(channel_correlation=1.0))
+    assert correlated["tiered_shortage"].iloc[0] == pytest.approx(independent * np.sqrt(2))
+
+
+def test_sigma_from_an_80_percent_interval() -> None:
+    sd = sigma_from_quantiles(pd.Series([90.0]), pd.Series([110.0]), 80)
+    assert sd.iloc[0] == pytest.approx(20 / (2 * 1.2815516), rel=1e-6)
