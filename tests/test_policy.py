@@ -119,3 +119,43 @@ def test_pooling_uses_the_correlation_between_channels() -> None:
 def test_sigma_from_an_80_percent_interval() -> None:
     sd = sigma_from_quantiles(pd.Series([90.0]), pd.Series([110.0]), 80)
     assert sd.iloc[0] == pytest.approx(20 / (2 * 1.2815516), rel=1e-6)
+
+
+def test_slow_movers_are_found_with_their_reasons(world: SyntheticData) -> None:
+    from forecasting.policy.slow_movers import flag_slow_movers
+
+    end = world.sales["ds"].max()
+    recent = world.sales[world.sales["ds"] > end - pd.Timedelta(days=56)]
+    weekly = recent.groupby("sku_id")["y"].sum() / 8
+    flags = flag_slow_movers(world.sales, world.inventory, weekly, PolicyConfig())
+    got = flags.merge(
+        world.truth[["sku_id", "slow_mover", "slow_mover_reason"]],
+        on="sku_id",
+        suffixes=("", "_truth"),
+    )
+    hit = (got["slow_mover"] & got["slow_mover_truth"]).sum()
+    assert hit / got["slow_mover_truth"].sum() >= 0.9  # recall
+    assert hit / got["slow_mover"].sum() >= 0.8  # precision, with a naive forecast
+    dying = got[got["slow_mover_reason_truth"] == "decayed_demand"]
+    assert dying["slow_mover"].all()
+    assert dying["slow_mover_reason"].str.contains("decayed_demand|no_recent_sale").mean() >= 0.5
+    assert (got.loc[~got["slow_mover"], "slow_mover_reason"] == "").all()
+
+
+def test_no_stock_data_gives_null_cover_and_no_stock_flags() -> None:
+    from forecasting.policy.slow_movers import flag_slow_movers
+
+    sales = pd.DataFrame(
+        {"sku_id": "A", "channel": "app", "ds": pd.date_range("2024-01-01", periods=120), "y": 0.0}
+    )
+    sales.loc[:10, "y"] = 3.0  # sold early, then nothing
+    flags = flag_slow_movers(sales, None, pd.Series({"A": 0.0}), PolicyConfig())
+    assert flags["weeks_of_cover"].isna().all()
+    assert not flags["slow_mover"].any()  # nothing held, nothing stuck
+    stock = pd.DataFrame({"sku_id": ["A"], "on_hand": [12.0]})
+    flags = flag_slow_movers(sales, stock, pd.Series({"A": 0.0}), PolicyConfig())
+    assert set(flags["slow_mover_reason"].iloc[0].split(";")) == {
+        "excess_cover",
+        "no_recent_sale",
+        "decayed_demand",
+    }

@@ -41,8 +41,8 @@ class PolicyConfig:
     # slow movers
     max_weeks_of_cover: float = 26.0
     no_sale_days: int = 56
-    decay_alpha: float = 0.05  # smoothing of the demand probability (TSB's p)
-    decay_ratio: float = 0.2  # p now below this share of its peak: decayed demand
+    decay_alpha: float = 0.02  # smoothing of the demand probability (TSB's p)
+    decay_ratio: float = 0.2  # p now below this share of its long-run level: decayed
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.service_level < 1:
