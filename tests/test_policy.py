@@ -146,9 +146,9 @@ def test_no_stock_data_gives_null_cover_and_no_stock_flags() -> None:
     from forecasting.policy.slow_movers import flag_slow_movers
 
     sales = pd.DataFrame(
-        {"sku_id": "A", "channel": "app", "ds": pd.date_range("2024-01-01", periods=120), "y": 0.0}
+        {"sku_id": "A", "channel": "app", "ds": pd.date_range("2024-01-01", periods=300), "y": 0.0}
     )
-    sales.loc[:10, "y"] = 3.0  # sold early, then nothing
+    sales.loc[:10, "y"] = 3.0  # sold on the first 11 days, then nothing for 289
     flags = flag_slow_movers(sales, None, pd.Series({"A": 0.0}), PolicyConfig())
     assert flags["weeks_of_cover"].isna().all()
     assert not flags["slow_mover"].any()  # nothing held, nothing stuck
