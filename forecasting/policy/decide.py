@@ -1,0 +1,124 @@
+"""From forecasts, history, stock and SKU facts to one decision per SKU (DESIGN.md's output)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forecasting.demand.classification import classify_demand
+from forecasting.policy.config import PolicyConfig
+from forecasting.policy.slow_movers import flag_slow_movers
+from forecasting.policy.stocking import sigma_from_quantiles, stocking_costs
+
+#: The predictor's output columns, in DESIGN.md's order, then the tier units.
+OUTPUT_COLUMNS = [
+    "sku_id",
+    "stocking",
+    "slow_mover",
+    "slow_mover_reason",
+    "demand_class",
+    "forecast_units",
+    "weeks_of_cover",
+    "repurchase_rate",
+    "expected_cost_unified",
+    "expected_cost_tiered",
+    "reason",
+    "units_central",
+    "units_regional",
+    "units_store",
+]
+
+
+def decide(
+    forecast: pd.DataFrame,
+    sales: pd.DataFrame,
+    inventory: pd.DataFrame | None,
+    sku_facts: pd.DataFrame,
+    config: PolicyConfig,
+    level: float = 80,
+) -> pd.DataFrame:
+    """One row per SKU of ``sales``.
+
+    ``forecast``: the demand forecaster's output (``sku_id, channel, ds, forecast``,
+    ``forecast-lo-{level}``, ``forecast-hi-{level}``) over the horizon. ``sku_facts``:
+    ``sku_id`` with optional ``unit_cost`` and ``repurchase_rate``. Stock comes from
+    ``inventory`` or, when absent, from an ``on_hand`` column of the sales' last day.
+    """
+    days = _period_days(forecast)
+    per_day = forecast.assign(
+        mean_daily=forecast["forecast"] / days,
+        sd_daily=sigma_from_quantiles(
+            forecast[f"forecast-lo-{level:g}"], forecast[f"forecast-hi-{level:g}"], level
+        )
+        / np.sqrt(days),
+    )
+    channels = per_day.groupby(["sku_id", "channel"], as_index=False).agg(
+        mean_daily=("mean_daily", "mean"), sd_daily=("sd_daily", "mean")
+    )
+    stats = classify_demand(sales, by=("sku_id",)).set_index("sku_id")
+    facts = sku_facts.set_index("sku_id").reindex(stats.index)
+    skus = pd.DataFrame(
+        {
+            "sku_id": stats.index,
+            "unit_cost": facts.get("unit_cost", pd.Series(np.nan, index=stats.index)).to_numpy(),
+            "repurchase_rate": facts.get(
+                "repurchase_rate", pd.Series(np.nan, index=stats.index)
+            ).to_numpy(),
+            "sale_frequency": (1 / stats["adi"]).fillna(0.0).to_numpy(),
+            "order_size": (stats["total_units"] / stats["n_nonzero"].replace(0, np.nan))
+            .fillna(1.0)
+            .to_numpy(),
+        }
+    )
+    costs = stocking_costs(channels, skus, config).set_index("sku_id")
+    horizon_units = forecast.groupby("sku_id")["forecast"].sum()
+    span_days = float(days.groupby([forecast["sku_id"], forecast["channel"]]).sum().max())
+    weekly = horizon_units / (span_days / 7.0 if span_days > 0 else config.horizon_days / 7.0)
+    stock = _stock(sales, inventory)
+    slow = flag_slow_movers(sales, stock, weekly, config).set_index("sku_id")
+    out = pd.DataFrame(index=stats.index)
+    out["stocking"] = costs["stocking"]
+    out["slow_mover"] = slow["slow_mover"].astype(bool)
+    out["slow_mover_reason"] = slow["slow_mover_reason"]
+    out["demand_class"] = stats["demand_class"]
+    out["forecast_units"] = horizon_units.reindex(out.index).fillna(0.0)
+    out["weeks_of_cover"] = slow["weeks_of_cover"]
+    out["repurchase_rate"] = skus.set_index("sku_id")["repurchase_rate"]
+    for col in (
+        "expected_cost_unified",
+        "expected_cost_tiered",
+        "reason",
+        "units_central",
+        "units_regional",
+        "units_store",
+    ):
+        out[col] = costs[col]
+    out["reason"] = np.where(
+        out["slow_mover"],
+        out["reason"] + "; slow mover: " + out["slow_mover_reason"].str.replace(";", ", "),
+        out["reason"],
+    )
+    return out.reset_index()[OUTPUT_COLUMNS]
+
+
+def _period_days(forecast: pd.DataFrame) -> pd.Series:
+    """Days in each forecast period (1 for daily, 7 for weekly, the month's days)."""
+    ds = forecast["ds"]
+    step = forecast.groupby(["sku_id", "channel"])["ds"].diff().dt.days
+    return (
+        step.fillna(step.median() if step.notna().any() else 1.0)
+        .clip(lower=1)
+        .where(ds.notna(), 1.0)
+    )
+
+
+def _stock(sales: pd.DataFrame, inventory: pd.DataFrame | None) -> pd.DataFrame | None:
+    if inventory is not None and len(inventory):
+        inv = inventory
+        if "ds" in inv.columns and inv["ds"].notna().any():
+            inv = inv[inv["ds"] == inv.groupby(["sku_id", "channel"])["ds"].transform("max")]
+        return inv[["sku_id", "channel", "on_hand"]]
+    if "on_hand" in sales.columns and sales["on_hand"].notna().any():
+        last = sales[sales["ds"] == sales.groupby(["sku_id", "channel"])["ds"].transform("max")]
+        return last[["sku_id", "channel", "on_hand"]].dropna()
+    return None

@@ -1,0 +1,71 @@
+"""The elastic-SKU predictor end to end on the generator's truth, and its saved form."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from forecasting.data.synthetic import SyntheticData, generate_omnichannel
+from forecasting.demand.config import DemandConfig
+from forecasting.policy.decide import OUTPUT_COLUMNS
+from forecasting.predictor import ElasticSkuPredictor, PredictorConfig
+
+CFG = PredictorConfig(
+    demand=DemandConfig(
+        horizon=14, lgb_n_estimators=60, local_models=("AutoETS", "CrostonSBA"), n_windows=2
+    )
+)
+
+
+@pytest.fixture(scope="module")
+def world() -> SyntheticData:
+    return generate_omnichannel(n_skus=60, n_days=300, seed=12)
+
+
+@pytest.fixture(scope="module")
+def predictor(world: SyntheticData) -> ElasticSkuPredictor:
+    assert world.transactions is not None
+    return ElasticSkuPredictor(CFG).fit(world.transactions, world.sales, world.skus)
+
+
+def test_decisions_follow_design_and_recover_the_truth(
+    world: SyntheticData, predictor: ElasticSkuPredictor
+) -> None:
+    out = predictor.predict(world.sales, world.inventory)
+    assert list(out.columns) == OUTPUT_COLUMNS
+    assert len(out) == world.sales["sku_id"].nunique() and out["sku_id"].is_unique
+    assert set(out["stocking"]) <= {"unified", "tiered"}
+    assert set(out["demand_class"]) <= {"smooth", "erratic", "intermittent", "lumpy", "no_demand"}
+    truth = world.truth.set_index("sku_id")
+    got = out.set_index("sku_id").join(truth, rsuffix="_truth")
+    for archetype, expected in [
+        ("consumable", "unified"),
+        ("durable", "tiered"),
+        ("custom", "tiered"),
+    ]:
+        rows = got[got["archetype"] == archetype]
+        assert (rows["stocking"] == expected).mean() >= 0.9, archetype
+    hit = (got["slow_mover"] & got["slow_mover_truth"]).sum()
+    assert hit / got["slow_mover_truth"].sum() >= 0.8
+    assert hit / max(got["slow_mover"].sum(), 1) >= 0.8
+    assert (got.loc[~got["slow_mover"], "slow_mover_reason"] == "").all()
+    assert got["reason"].str.len().gt(20).all()
+
+
+def test_weeks_of_cover_is_null_without_stock(
+    world: SyntheticData, predictor: ElasticSkuPredictor
+) -> None:
+    out = predictor.predict(world.sales)
+    assert out["weeks_of_cover"].isna().all()
+
+
+def test_save_load_same_decisions(
+    tmp_path: Path, world: SyntheticData, predictor: ElasticSkuPredictor
+) -> None:
+    loaded = ElasticSkuPredictor.load(predictor.save(tmp_path / "p"))
+    pd.testing.assert_frame_equal(
+        loaded.predict(world.sales, world.inventory),
+        predictor.predict(world.sales, world.inventory),
+    )
