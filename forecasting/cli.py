@@ -115,13 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inventory", help="inventory snapshot file")
     p.add_argument("--name", default=tracking.PREDICTOR_MODEL, help="registered model name")
     p.add_argument("--alias", default=tracking.SERVING_ALIAS, help="alias to set")
-    p.set_defaults(
-        handler=_not_built(
-            "build-predictor",
-            5,
-            [("transactions", "transactions"), ("sales", "sales"), ("inventory", "inventory")],
-        )
-    )
+    p.add_argument("--skus", help="SKU table with unit_cost (default: costs from prices)")
+    p.add_argument("--horizon", type=int, default=28, help="days to plan for (default 28)")
+    p.add_argument("--tolerance", type=float, default=0.0, help="gate tolerance (share)")
+    p.set_defaults(handler=_build_predictor)
 
     p = sub.add_parser(
         "score",
@@ -136,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sales", required=True, help="sales file")
     p.add_argument("--inventory", help="inventory snapshot file")
     p.add_argument("--output", required=True, help="decisions file (CSV or Parquet)")
-    p.set_defaults(handler=_not_built("score", 5, [("sales", "sales"), ("inventory", "inventory")]))
+    p.add_argument("--chunk-size", type=int, default=2000, help="SKUs per chunk (default 2000)")
+    p.set_defaults(handler=_score)
 
     p = sub.add_parser(
         "simulate",
@@ -301,6 +299,87 @@ def _train_propensity(args: argparse.Namespace) -> int:
     print(_run_line(result.run_id, tracking.PROPENSITY_MODEL, result.model_version))
     if args.scores_out:
         print(f"  scores: {args.scores_out}")
+    return 0
+
+
+def _build_predictor(args: argparse.Namespace) -> int:
+    from forecasting.data.contracts import INVENTORY, SALES, SKUS
+    from forecasting.data.io import read_table
+    from forecasting.demand.config import DemandConfig
+    from forecasting.policy.config import PolicyConfig
+    from forecasting.predictor import PredictorConfig, build_predictor
+
+    tx = read_table(args.transactions, TRANSACTIONS)
+    sales = read_table(args.sales, SALES) if args.sales else None
+    inventory = read_table(args.inventory, INVENTORY) if args.inventory else None
+    skus = read_table(args.skus, SKUS) if args.skus else None
+    cfg = PredictorConfig(
+        demand=_config(DemandConfig, freq="D", horizon=args.horizon),
+        policy=_config(PolicyConfig, horizon_days=args.horizon),
+    )
+    tracking.configure(args.tracking_uri)
+    result = build_predictor(
+        tx,
+        sales,
+        inventory,
+        skus,
+        cfg,
+        tracking_uri=args.tracking_uri,
+        name=args.name,
+        alias=args.alias,
+        tolerance=args.tolerance,
+    )
+    d = result.decisions
+    print(
+        f"build-predictor: {len(d)} SKUs, {(d['stocking'] == 'tiered').mean():.0%} tiered, "
+        f"{d['slow_mover'].mean():.0%} slow movers"
+    )
+    print("  " + ", ".join(f"{k} {v:.4g}" for k, v in result.figures.items()))
+    print(
+        f"  registered {args.name} version {result.model_version}; gate: {result.verdict}"
+        + (f"; alias {args.alias} -> v{result.model_version}" if result.promoted else "")
+    )
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    import mlflow
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    from forecasting.data.contracts import INVENTORY, SALES
+    from forecasting.data.io import read_table, table_format, write_table
+
+    table_format(args.output)
+    if args.chunk_size < 1:
+        raise ForecastingError("--chunk-size must be >= 1")
+    sales = read_table(args.sales, SALES)
+    if args.inventory:
+        inv = read_table(args.inventory, INVENTORY)
+        stock = inv.groupby(["sku_id", "channel"], as_index=False)["on_hand"].sum()
+        last = sales.groupby(["sku_id", "channel"])["ds"].transform("max") == sales["ds"]
+        sales = sales.drop(columns=[c for c in ("on_hand",) if c in sales.columns])
+        sales = sales.merge(stock, on=["sku_id", "channel"], how="left")
+        sales.loc[~last.to_numpy(), "on_hand"] = float("nan")
+    tracking.configure(args.tracking_uri)
+    try:
+        model = mlflow.pyfunc.load_model(args.model)
+    except (MlflowException, OSError) as exc:
+        raise ForecastingError(f"cannot load {args.model}: {str(exc).splitlines()[0]}") from None
+    skus = pd.Index(sales["sku_id"].unique()).sort_values()
+    parts = []
+    log = logging.getLogger("forecasting.score")
+    for start in range(0, len(skus), args.chunk_size):
+        chunk = skus[start : start + args.chunk_size]
+        parts.append(model.predict(sales[sales["sku_id"].isin(chunk)]))
+        log.info("scored %d / %d SKUs", min(start + args.chunk_size, len(skus)), len(skus))
+    decisions = pd.concat(parts, ignore_index=True)
+    write_table(decisions, args.output)
+    print(
+        f"score: {len(decisions)} SKUs -> {args.output} "
+        f"({(decisions['stocking'] == 'tiered').mean():.0%} tiered, "
+        f"{decisions['slow_mover'].mean():.0%} slow movers)"
+    )
     return 0
 
 

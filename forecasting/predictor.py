@@ -125,3 +125,99 @@ def _unit_price(tx: pd.DataFrame, sales: pd.DataFrame) -> pd.Series:
 
 
 __all__: list[Any] = ["ElasticSkuPredictor", "PredictorConfig"]
+
+
+@dataclass
+class BuildResult:
+    predictor: ElasticSkuPredictor
+    decisions: pd.DataFrame
+    figures: dict[str, float]
+    verdict: str
+    run_id: str | None = None
+    model_version: str | None = None
+    promoted: bool = False
+
+
+def chosen_cost(decisions: pd.DataFrame) -> float:
+    """Total expected cost of the chosen option over all SKUs."""
+    return float(
+        np.minimum(decisions["expected_cost_unified"], decisions["expected_cost_tiered"]).sum()
+    )
+
+
+def build_predictor(
+    transactions: pd.DataFrame,
+    sales: pd.DataFrame | None = None,
+    inventory: pd.DataFrame | None = None,
+    skus: pd.DataFrame | None = None,
+    config: PredictorConfig | None = None,
+    *,
+    tracking_uri: str | None = None,
+    name: str | None = None,
+    alias: str | None = None,
+    tolerance: float = 0.0,
+) -> BuildResult:
+    """Fit, log and register the predictor; move ``alias`` to it only through the gate.
+
+    The gate: no champion yet, or on the same sales the new version's total expected cost
+    and its demand backtest RMSSE are no worse (within ``tolerance``) than the champion's.
+    The figures and the verdict are tagged on the new version.
+    """
+    import mlflow
+
+    from forecasting import tracking
+    from forecasting.data.synthetic import sales_example
+    from forecasting.demand.pipeline import backtest_report
+    from forecasting.tracking.models import log_predictor_model
+
+    name = name or tracking.PREDICTOR_MODEL
+    alias = alias or tracking.SERVING_ALIAS
+    cfg = config or PredictorConfig()
+    tx = validate(transactions, TRANSACTIONS, "<transactions>")
+    if sales is None:
+        sales = transactions_to_sales(tx, cfg.demand.freq, validated=True)
+    sales = validate(sales, SALES, "<sales>")
+    predictor = ElasticSkuPredictor(cfg).fit(tx, sales, skus)
+    decisions = predictor.predict(sales, inventory)
+    _, summary = backtest_report(predictor.demand_, sales)
+    final = summary[(summary["model"] == "forecast") & (summary["demand_class"] == "all")]
+    figures = {
+        "backtest_rmsse": float(final["rmsse"].iloc[0]) if len(final) else float("nan"),
+        "expected_cost_total": chosen_cost(predictor.predict(sales)),
+        "share_tiered": float((decisions["stocking"] == "tiered").mean()),
+        "share_slow_movers": float(decisions["slow_mover"].mean()),
+    }
+    champion = tracking.alias_version(name, alias, tracking_uri)
+    verdict = "pass: no champion yet"
+    if champion is not None:
+        old = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+        old_cost = chosen_cost(old.predict(sales))
+        old_rmsse = float(
+            mlflow.MlflowClient()
+            .get_model_version(name, champion)
+            .tags.get("backtest_rmsse", "inf")
+        )
+        worse = []
+        if figures["expected_cost_total"] > old_cost * (1 + tolerance):
+            worse.append(f"cost {figures['expected_cost_total']:.0f} > {old_cost:.0f}")
+        if figures["backtest_rmsse"] > old_rmsse * (1 + tolerance):
+            worse.append(f"RMSSE {figures['backtest_rmsse']:.3f} > {old_rmsse:.3f}")
+        verdict = (f"fail vs v{champion}: " + "; ".join(worse)) if worse else f"pass vs v{champion}"
+    result = BuildResult(predictor, decisions, figures, verdict)
+    with tracking.start_run("predictor", "build-predictor", tracking_uri=tracking_uri) as run:
+        tracking.log_config(cfg.policy, "policy")
+        tracking.log_config(cfg.demand, "demand")
+        mlflow.log_metrics(figures)
+        tracking.log_table(decisions, "decisions.parquet")
+        info = log_predictor_model(predictor, sales_example(cfg.demand.freq, 60), name)
+        version = str(info.registered_model_version)
+        client = mlflow.MlflowClient()
+        for key, value in figures.items():
+            client.set_model_version_tag(name, version, key, f"{value:.6g}")
+        client.set_model_version_tag(name, version, "validation", verdict)
+        result.model_version = version
+        result.run_id = run.info.run_id
+        if verdict.startswith("pass"):
+            tracking.set_alias(name, alias, version, tracking_uri)
+            result.promoted = True
+    return result

@@ -149,3 +149,74 @@ def log_propensity_model(
             input_example=input_example,
             registered_model_name=registered_model_name,
         )
+
+
+PREDICTOR_PARAMS = ("service_level", "holding_rate", "margin_rate", "transfer_cost_fixed")
+
+
+class ElasticSkuPyfunc(PythonModel):
+    """``models:/elastic-sku-predictor@champion``: sales history (optionally ``on_hand``) in,
+    one decision per SKU out. Params: ``horizon`` and the cost settings ``service_level``,
+    ``holding_rate``, ``margin_rate``, ``transfer_cost_fixed`` (0 or absent: as trained)."""
+
+    def load_context(self, context: Any) -> None:
+        from forecasting.predictor import ElasticSkuPredictor
+
+        self.predictor = ElasticSkuPredictor.load(context.artifacts["predictor"])
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        from dataclasses import replace
+
+        params = params or {}
+        changes = {k: float(params[k]) for k in PREDICTOR_PARAMS if params.get(k)}
+        predictor = self.predictor
+        if changes:
+            predictor = predictor.__class__(
+                replace(predictor.config, policy=predictor.config.policy.with_(**changes))
+            )
+            predictor.demand_ = self.predictor.demand_
+            predictor.sku_facts_ = self.predictor.sku_facts_
+        horizon = int(params.get("horizon") or predictor.config.demand.horizon)
+        return predictor.predict(model_input, horizon=horizon)
+
+
+def predictor_signature(predictor: Any) -> ModelSignature:
+    policy = predictor.config.policy
+    outputs: list[ColSpec | TensorSpec] = [
+        ColSpec("string", "sku_id"),
+        ColSpec("string", "stocking"),
+        ColSpec("boolean", "slow_mover"),
+        ColSpec("string", "slow_mover_reason"),
+        ColSpec("string", "demand_class"),
+        ColSpec("double", "forecast_units"),
+        ColSpec("double", "weeks_of_cover", required=False),
+        ColSpec("double", "repurchase_rate", required=False),
+        ColSpec("double", "expected_cost_unified"),
+        ColSpec("double", "expected_cost_tiered"),
+        ColSpec("string", "reason"),
+        ColSpec("double", "units_central"),
+        ColSpec("double", "units_regional"),
+        ColSpec("double", "units_store"),
+    ]
+    params = [ParamSpec("horizon", "long", predictor.config.demand.horizon)]
+    params += [ParamSpec(k, "double", float(getattr(policy, k))) for k in PREDICTOR_PARAMS]
+    return ModelSignature(inputs=SALES_INPUT, outputs=Schema(outputs), params=ParamSchema(params))
+
+
+def log_predictor_model(
+    predictor: Any, input_example: pd.DataFrame, registered_model_name: str | None = None
+) -> Any:
+    """Log the elastic-SKU predictor as a pyfunc in the active run (and register it)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = predictor.save(Path(tmp) / "predictor")
+        return mlflow.pyfunc.log_model(
+            name="elastic-sku-predictor",
+            python_model=str(Path(__file__).with_name("predictor_model_code.py")),
+            artifacts={"predictor": str(folder)},
+            code_paths=[str(PACKAGE_DIR)],
+            signature=predictor_signature(predictor),
+            input_example=input_example,
+            registered_model_name=registered_model_name,
+        )
