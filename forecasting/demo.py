@@ -1,9 +1,11 @@
 """`forecasting demo`: the whole job end to end on built-in synthetic data.
 
-What runs today: generate an omnichannel world, write it in the contracts and read it back
-through the loaders, derive weekly sales from the transactions, classify demand per series
-and per SKU, and log it all in one MLflow run. Training, the predictor and the simulation
-join as they are built (issues 3 to 5).
+Generate an omnichannel world, write it in the contracts and read it back through the
+loaders; train the demand forecaster and the repurchase-propensity model (a tracked run and
+a registered model each); build, register and promote the elastic-SKU predictor; score the
+data with `models:/elastic-sku-predictor@champion` into a decisions file; compare the
+decisions with the generator's truth; log a summary run. (The policy simulation joins with
+issue #5.)
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ log = logging.getLogger(__name__)
 class DemoConfig:
     """What the demo generates and where it writes."""
 
-    n_skus: int = 600
+    n_skus: int = 300
     n_days: int = 365
+    horizon: int = 28
+    repurchase_days: int = 60
     seed: int = 0
     output_dir: str = "demo_output"
 
@@ -74,6 +78,8 @@ def run_demo(config: DemoConfig | None = None, tracking_uri: str | None = None) 
         "class_share": {k: round(float(v), 3) for k, v in class_share.items()},
         "slow_mover_share_truth": float(data.truth["slow_mover"].mean()),
     }
+    stages = _train_and_score(cfg, loaded, data.truth, out, tracking_uri)
+    summary.update(stages)
     with tracking.start_run("demo", "demo", tracking_uri=tracking_uri) as run:
         import mlflow
 
@@ -85,6 +91,7 @@ def run_demo(config: DemoConfig | None = None, tracking_uri: str | None = None) 
                 "n_transactions": summary["transactions"],
                 "class_agreement_with_truth": agreement,
                 **{f"class_share_{k}": v for k, v in summary["class_share"].items()},
+                **{k: v for k, v in stages.items() if isinstance(v, float)},
             }
         )
         tracking.log_table(series_classes, "classification/series.parquet")
@@ -94,6 +101,98 @@ def run_demo(config: DemoConfig | None = None, tracking_uri: str | None = None) 
     summary["seconds"] = round(time.perf_counter() - started, 1)
     summary["output_dir"] = str(out.resolve())
     return summary
+
+
+def _train_and_score(
+    cfg: DemoConfig,
+    loaded: dict[str, Any],
+    truth: Any,
+    out: Path,
+    tracking_uri: str | None,
+) -> dict[str, Any]:
+    """Demand, propensity, predictor, registry, batch scoring; figures against the truth."""
+    import mlflow
+    import numpy as np
+
+    from forecasting.demand.config import DemandConfig
+    from forecasting.demand.pipeline import train_demand
+    from forecasting.policy.config import PolicyConfig
+    from forecasting.predictor import PredictorConfig, build_predictor
+    from forecasting.propensity.model import PropensityConfig
+    from forecasting.propensity.pipeline import train_propensity
+
+    sales, tx = loaded["sales"], loaded["transactions"]
+    end = sales["ds"].max()
+    t = time.perf_counter()
+    demand = train_demand(
+        sales,
+        DemandConfig(horizon=cfg.horizon, seed=cfg.seed),
+        tracking_uri=tracking_uri,
+        source="demo",
+    )
+    seconds_demand = time.perf_counter() - t
+    t = time.perf_counter()
+    propensity = train_propensity(
+        tx,
+        end,
+        PropensityConfig(horizon_days=cfg.repurchase_days, seed=cfg.seed),
+        tracking_uri=tracking_uri,
+        source="demo",
+    )
+    seconds_propensity = time.perf_counter() - t
+    t = time.perf_counter()
+    built = build_predictor(
+        tx,
+        sales,
+        loaded["inventory"],
+        loaded["skus"],
+        PredictorConfig(
+            policy=PolicyConfig(horizon_days=cfg.horizon), repurchase_days=cfg.repurchase_days
+        ),
+        tracking_uri=tracking_uri,
+        forecaster=demand.forecaster,
+    )
+    seconds_build = time.perf_counter() - t
+    t = time.perf_counter()
+    champion = mlflow.pyfunc.load_model(
+        f"models:/{tracking.PREDICTOR_MODEL}@{tracking.SERVING_ALIAS}"
+    )
+    stock = loaded["inventory"][["sku_id", "channel", "on_hand"]]
+    last = sales.groupby(["sku_id", "channel"])["ds"].transform("max") == sales["ds"]
+    scored_input = sales.merge(stock, on=["sku_id", "channel"], how="left")
+    scored_input.loc[~last.to_numpy(), "on_hand"] = np.nan
+    decisions = champion.predict(scored_input)
+    write_table(decisions, out / "decisions.csv")
+    seconds_score = time.perf_counter() - t
+    got = decisions.merge(truth, on="sku_id", suffixes=("", "_truth"))
+
+    def share(archetypes: tuple[str, ...], expected: str) -> float:
+        rows = got[got["archetype"].isin(archetypes)]
+        return float((rows["stocking"] == expected).mean()) if len(rows) else float("nan")
+
+    hit = float((got["slow_mover"] & got["slow_mover_truth"]).sum())
+    return {
+        "demand_backtest_rmsse": float(
+            demand.backtest_summary.query("model == 'forecast' and demand_class == 'all'")[
+                "rmsse"
+            ].iloc[0]
+        ),
+        "propensity_strategy": propensity.model.strategy_,
+        "expected_repurchasers": float(propensity.scores["score"].sum()),
+        "predictor_version": built.model_version,
+        "gate": built.verdict,
+        "consumables_unified": share(("consumable",), "unified"),
+        "rare_goods_tiered": share(("durable", "custom"), "tiered"),
+        "slow_mover_precision": hit / max(float(got["slow_mover"].sum()), 1.0),
+        "slow_mover_recall": hit / max(float(got["slow_mover_truth"].sum()), 1.0),
+        "share_tiered": float((decisions["stocking"] == "tiered").mean()),
+        "share_slow_movers": float(decisions["slow_mover"].mean()),
+        "seconds_demand": round(seconds_demand, 1),
+        "seconds_propensity": round(seconds_propensity, 1),
+        "seconds_build_predictor": round(seconds_build, 1),
+        "seconds_score": round(seconds_score, 1),
+        "decisions_file": str((out / "decisions.csv").resolve()),
+    }
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -106,6 +205,17 @@ def format_summary(summary: dict[str, Any]) -> str:
         + ", ".join(f"{k} {v:.0%}" for k, v in sorted(summary["class_share"].items())),
         "  classes agree with the generator's truth on "
         f"{summary['class_agreement_with_truth']:.1%} of series",
+        f"  demand: backtest RMSSE {summary['demand_backtest_rmsse']:.3f} "
+        f"({summary['seconds_demand']}s); propensity: {summary['propensity_strategy']}, "
+        f"{summary['expected_repurchasers']:.0f} expected repurchasers "
+        f"({summary['seconds_propensity']}s)",
+        f"  predictor v{summary['predictor_version']} ({summary['gate']}): "
+        f"{summary['share_tiered']:.0%} tiered, {summary['share_slow_movers']:.0%} slow movers",
+        f"  against the truth: consumables unified {summary['consumables_unified']:.0%}, "
+        f"durable and custom goods tiered {summary['rare_goods_tiered']:.0%}, slow movers "
+        f"precision {summary['slow_mover_precision']:.2f} "
+        f"recall {summary['slow_mover_recall']:.2f}",
+        f"  decisions: {summary['decisions_file']}",
         f"  files: {summary['output_dir']}/data",
         f"  MLflow run: {summary['mlflow_run_id']} (experiment {tracking.EXPERIMENTS['demo']})",
     ]

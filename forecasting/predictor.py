@@ -42,14 +42,18 @@ class ElasticSkuPredictor:
         transactions: pd.DataFrame,
         sales: pd.DataFrame | None = None,
         skus: pd.DataFrame | None = None,
+        forecaster: DemandForecaster | None = None,
     ) -> ElasticSkuPredictor:
+        """Fit on the history; ``forecaster``: an already fitted demand forecaster to reuse."""
         cfg = self.config
         tx = validate(transactions, TRANSACTIONS, "<transactions>")
         if sales is None:
             sales = transactions_to_sales(tx, cfg.demand.freq, validated=True)
         else:
             sales = validate(sales, SALES, "<sales>")
-        self.demand_ = DemandForecaster(cfg.demand).fit(sales)
+        self.demand_ = (
+            forecaster if forecaster is not None else DemandForecaster(cfg.demand).fit(sales)
+        )
         rates = sku_repurchase_rates(tx, tx["ts"].max(), cfg.repurchase_days)
         facts = rates[["sku_id", "predicted_rate"]].rename(
             columns={"predicted_rate": "repurchase_rate"}
@@ -156,6 +160,7 @@ def build_predictor(
     name: str | None = None,
     alias: str | None = None,
     tolerance: float = 0.0,
+    forecaster: DemandForecaster | None = None,
 ) -> BuildResult:
     """Fit, log and register the predictor; move ``alias`` to it only through the gate.
 
@@ -177,13 +182,17 @@ def build_predictor(
     if sales is None:
         sales = transactions_to_sales(tx, cfg.demand.freq, validated=True)
     sales = validate(sales, SALES, "<sales>")
-    predictor = ElasticSkuPredictor(cfg).fit(tx, sales, skus)
+    if forecaster is not None:
+        cfg = PredictorConfig(
+            forecaster.config, cfg.policy, cfg.repurchase_days, cfg.cost_share_of_price
+        )
+    predictor = ElasticSkuPredictor(cfg).fit(tx, sales, skus, forecaster=forecaster)
     decisions = predictor.predict(sales, inventory)
     _, summary = backtest_report(predictor.demand_, sales)
     final = summary[(summary["model"] == "forecast") & (summary["demand_class"] == "all")]
     figures = {
         "backtest_rmsse": float(final["rmsse"].iloc[0]) if len(final) else float("nan"),
-        "expected_cost_total": chosen_cost(predictor.predict(sales)),
+        "expected_cost_total": chosen_cost(decisions),  # costs do not depend on stock
         "share_tiered": float((decisions["stocking"] == "tiered").mean()),
         "share_slow_movers": float(decisions["slow_mover"].mean()),
     }

@@ -156,3 +156,13 @@ def test_daily_sales_are_summed_into_weeks() -> None:
     weekly_mean = model.panel_.groupby("unique_id")["y"].mean().mean()
     daily_mean = world.sales.groupby(["sku_id", "channel"])["y"].mean().mean()
     assert weekly_mean > 5 * daily_mean
+
+
+def test_history_shorter_than_lightgbm_warmup_falls_back_to_local_models() -> None:
+    world = generate_omnichannel(n_skus=10, n_days=120, seed=4, transactions=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ShortHistoryWarning)
+        model = DemandForecaster(FAST.with_(horizon=28)).fit(world.sales)
+    assert not any("LightGBM" in members for members in model.selection_.values())
+    fc = model.predict()
+    assert np.isfinite(fc[["forecast", *QCOLS]].to_numpy()).all()

@@ -611,7 +611,8 @@ def _fill_nan_models(frame: pd.DataFrame) -> pd.DataFrame:
 def _lgb_trainable(panel: pd.DataFrame, cfg: DemandConfig, windows: int = 0) -> bool:
     """Enough rows with every lag known (after holding out the backtest windows) to train."""
     lengths = panel.groupby("unique_id", sort=False).size()
-    usable = (lengths - max(cfg.lag_list) - windows * cfg.step).clip(lower=0).sum()
+    warmup = max(max(cfg.lag_list), min(cfg.lag_list) + max(cfg.window_list))  # NaN features
+    usable = (lengths - warmup - windows * cfg.step).clip(lower=0).sum()
     return bool(usable >= 100)
 
 
