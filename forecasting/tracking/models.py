@@ -73,17 +73,15 @@ def log_demand_model(
     name: str = "demand-forecaster",
 ) -> Any:
     """Log the fitted forecaster as a pyfunc model in the active run (and register it)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = forecaster.save(Path(tmp) / "forecaster")
-        return mlflow.pyfunc.log_model(
-            name=name,
-            python_model=str(Path(__file__).with_name("demand_model_code.py")),
-            artifacts={"forecaster": str(folder)},
-            code_paths=[str(PACKAGE_DIR)],
-            signature=demand_signature(forecaster),
-            input_example=input_example,
-            registered_model_name=registered_model_name,
-        )
+    return _log_saved(
+        forecaster,
+        "forecaster",
+        "demand_model_code.py",
+        name,
+        demand_signature(forecaster),
+        input_example,
+        registered_model_name,
+    )
 
 
 TRANSACTIONS_INPUT = Schema(
@@ -138,17 +136,15 @@ def log_propensity_model(
         outputs=outputs,
         params=ParamSchema([ParamSpec("cutoff", "string", "")]),
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = model.save(Path(tmp) / "propensity")
-        return mlflow.pyfunc.log_model(
-            name="repurchase-propensity",
-            python_model=str(Path(__file__).with_name("propensity_model_code.py")),
-            artifacts={"propensity": str(folder)},
-            code_paths=[str(PACKAGE_DIR)],
-            signature=signature,
-            input_example=input_example,
-            registered_model_name=registered_model_name,
-        )
+    return _log_saved(
+        model,
+        "propensity",
+        "propensity_model_code.py",
+        "repurchase-propensity",
+        signature,
+        input_example,
+        registered_model_name,
+    )
 
 
 PREDICTOR_PARAMS = ("service_level", "holding_rate", "margin_rate", "transfer_cost_fixed")
@@ -209,14 +205,36 @@ def log_predictor_model(
     predictor: Any, input_example: pd.DataFrame, registered_model_name: str | None = None
 ) -> Any:
     """Log the elastic-SKU predictor as a pyfunc in the active run (and register it)."""
+    return _log_saved(
+        predictor,
+        "predictor",
+        "predictor_model_code.py",
+        "elastic-sku-predictor",
+        predictor_signature(predictor),
+        input_example,
+        registered_model_name,
+    )
+
+
+def _log_saved(
+    obj: Any,
+    artifact: str,
+    code_file: str,
+    name: str,
+    signature: ModelSignature,
+    input_example: pd.DataFrame,
+    registered_model_name: str | None,
+) -> Any:
+    """Save ``obj`` (lean files) to a temporary folder and log it as a models-from-code
+    pyfunc whose ``context.artifacts[artifact]`` is that folder."""
     with tempfile.TemporaryDirectory() as tmp:
-        folder = predictor.save(Path(tmp) / "predictor")
+        folder = obj.save(Path(tmp) / artifact)
         return mlflow.pyfunc.log_model(
-            name="elastic-sku-predictor",
-            python_model=str(Path(__file__).with_name("predictor_model_code.py")),
-            artifacts={"predictor": str(folder)},
+            name=name,
+            python_model=str(Path(__file__).with_name(code_file)),
+            artifacts={artifact: str(folder)},
             code_paths=[str(PACKAGE_DIR)],
-            signature=predictor_signature(predictor),
+            signature=signature,
             input_example=input_example,
             registered_model_name=registered_model_name,
         )
