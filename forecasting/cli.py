@@ -355,12 +355,9 @@ def _score(args: argparse.Namespace) -> int:
         raise ForecastingError("--chunk-size must be >= 1")
     sales = read_table(args.sales, SALES)
     if args.inventory:
-        inv = read_table(args.inventory, INVENTORY)
-        stock = inv.groupby(["sku_id", "channel"], as_index=False)["on_hand"].sum()
-        last = sales.groupby(["sku_id", "channel"])["ds"].transform("max") == sales["ds"]
-        sales = sales.drop(columns=[c for c in ("on_hand",) if c in sales.columns])
-        sales = sales.merge(stock, on=["sku_id", "channel"], how="left")
-        sales.loc[~last.to_numpy(), "on_hand"] = float("nan")
+        from forecasting.policy.decide import with_stock
+
+        sales = with_stock(sales, read_table(args.inventory, INVENTORY))
     tracking.configure(args.tracking_uri)
     try:
         model = mlflow.pyfunc.load_model(args.model)

@@ -112,11 +112,11 @@ def _train_and_score(
 ) -> dict[str, Any]:
     """Demand, propensity, predictor, registry, batch scoring; figures against the truth."""
     import mlflow
-    import numpy as np
 
     from forecasting.demand.config import DemandConfig
     from forecasting.demand.pipeline import train_demand
     from forecasting.policy.config import PolicyConfig
+    from forecasting.policy.decide import with_stock
     from forecasting.predictor import PredictorConfig, build_predictor
     from forecasting.propensity.model import PropensityConfig
     from forecasting.propensity.pipeline import train_propensity
@@ -157,11 +157,7 @@ def _train_and_score(
     champion = mlflow.pyfunc.load_model(
         f"models:/{tracking.PREDICTOR_MODEL}@{tracking.SERVING_ALIAS}"
     )
-    stock = loaded["inventory"][["sku_id", "channel", "on_hand"]]
-    last = sales.groupby(["sku_id", "channel"])["ds"].transform("max") == sales["ds"]
-    scored_input = sales.merge(stock, on=["sku_id", "channel"], how="left")
-    scored_input.loc[~last.to_numpy(), "on_hand"] = np.nan
-    decisions = champion.predict(scored_input)
+    decisions = champion.predict(with_stock(sales, loaded["inventory"]))
     write_table(decisions, out / "decisions.csv")
     seconds_score = time.perf_counter() - t
     got = decisions.merge(truth, on="sku_id", suffixes=("", "_truth"))

@@ -80,6 +80,12 @@ def test_selection_is_the_best_candidate_per_class_in_the_backtest(
             continue
         expected = rows[list(members)].mean(axis=1).to_numpy()
         np.testing.assert_allclose(rows["forecast"].to_numpy(), expected)
+        # and no other candidate has a lower mean RMSSE on this class's series
+        err2 = rows[fitted.candidates_].sub(rows["y"], axis=0) ** 2
+        mse = err2.groupby(rows["unique_id"].to_numpy()).mean()
+        scale = fitted.scales_["rmsse_scale"].reindex(mse.index)
+        mean_rmsse = mse.div(scale, axis=0).pow(0.5).mean()
+        assert mean_rmsse["+".join(members)] == pytest.approx(mean_rmsse.min())
 
 
 def test_save_load_gives_the_same_forecasts_from_lean_files(

@@ -84,14 +84,7 @@ def decide(
     out["forecast_units"] = horizon_units.reindex(out.index).fillna(0.0)
     out["weeks_of_cover"] = slow["weeks_of_cover"]
     out["repurchase_rate"] = skus.set_index("sku_id")["repurchase_rate"]
-    for col in (
-        "expected_cost_unified",
-        "expected_cost_tiered",
-        "reason",
-        "units_central",
-        "units_regional",
-        "units_store",
-    ):
+    for col in [c for c in OUTPUT_COLUMNS if c in costs.columns and c not in out.columns]:
         out[col] = costs[col]
     out["reason"] = np.where(
         out["slow_mover"],
@@ -103,13 +96,21 @@ def decide(
 
 def _period_days(forecast: pd.DataFrame) -> pd.Series:
     """Days in each forecast period (1 for daily, 7 for weekly, the month's days)."""
-    ds = forecast["ds"]
     step = forecast.groupby(["sku_id", "channel"])["ds"].diff().dt.days
-    return (
-        step.fillna(step.median() if step.notna().any() else 1.0)
-        .clip(lower=1)
-        .where(ds.notna(), 1.0)
-    )
+    return step.fillna(step.median() if step.notna().any() else 1.0).clip(lower=1)
+
+
+def with_stock(sales: pd.DataFrame, inventory: pd.DataFrame) -> pd.DataFrame:
+    """Sales with ``on_hand`` from the latest inventory snapshot on each series' last day
+    (the form the predictor's pyfunc takes stock in)."""
+    latest = _stock(sales, inventory)
+    assert latest is not None
+    stock = latest.groupby(["sku_id", "channel"], as_index=False)["on_hand"].sum()
+    last = sales.groupby(["sku_id", "channel"])["ds"].transform("max") == sales["ds"]
+    out = sales.drop(columns=[c for c in ("on_hand",) if c in sales.columns])
+    out = out.merge(stock, on=["sku_id", "channel"], how="left")
+    out.loc[~last.to_numpy(), "on_hand"] = np.nan
+    return out
 
 
 def _stock(sales: pd.DataFrame, inventory: pd.DataFrame | None) -> pd.DataFrame | None:
