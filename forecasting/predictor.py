@@ -4,7 +4,7 @@ one decision per SKU (DESIGN.md's predictor output)."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from forecasting.demand.config import DemandConfig
 from forecasting.demand.forecaster import DemandForecaster
 from forecasting.errors import ForecastingError
 from forecasting.policy.config import PolicyConfig
-from forecasting.policy.decide import decide
+from forecasting.policy.decide import OUTPUT_COLUMNS, plan
 from forecasting.propensity.repurchase import sku_repurchase_rates
 
 
@@ -29,6 +29,9 @@ class PredictorConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     repurchase_days: int = 60
     cost_share_of_price: float = 0.6  # unit cost from prices when the SKU table has none
+    # candidates too slow to refit at every scoring call: the demand selection is redone
+    # without them on the same backtest (AutoETS fits ~100 series/s; the rest ~10^4/s)
+    scoring_exclude: tuple[str, ...] = ("AutoETS",)
 
 
 class ElasticSkuPredictor:
@@ -51,9 +54,11 @@ class ElasticSkuPredictor:
             sales = transactions_to_sales(tx, cfg.demand.freq, validated=True)
         else:
             sales = validate(sales, SALES, "<sales>")
-        self.demand_ = (
-            forecaster if forecaster is not None else DemandForecaster(cfg.demand).fit(sales)
-        )
+        demand = forecaster if forecaster is not None else DemandForecaster(cfg.demand).fit(sales)
+        used = {m for models in demand.selection_.values() for m in models}
+        if used & set(cfg.scoring_exclude):
+            demand = demand.without(cfg.scoring_exclude)
+        self.demand_ = demand
         rates = sku_repurchase_rates(tx, tx["ts"].max(), cfg.repurchase_days)
         facts = rates[["sku_id", "predicted_rate"]].rename(
             columns={"predicted_rate": "repurchase_rate"}
@@ -78,13 +83,23 @@ class ElasticSkuPredictor:
         horizon: int | None = None,
     ) -> pd.DataFrame:
         """One row per SKU of ``sales`` (DESIGN.md's columns plus tier units)."""
+        return self.plan(sales, inventory, horizon)[0][OUTPUT_COLUMNS]
+
+    def plan(
+        self,
+        sales: pd.DataFrame,
+        inventory: pd.DataFrame | None = None,
+        horizon: int | None = None,
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(decisions with the replay columns, per-channel unified order-up-to units): what
+        `forecasting.policy.simulation` replays."""
         if not hasattr(self, "demand_"):
             raise ForecastingError("call fit() (or ElasticSkuPredictor.load) before predict()")
         sales = validate(sales, SALES, "<sales>")
         inv = validate(inventory, INVENTORY, "<inventory>") if inventory is not None else None
         forecast = self.demand_.predict(sales, horizon=horizon)
         level = max(self.config.demand.levels)
-        return decide(forecast, sales, inv, self.sku_facts_, self.config.policy, level=level)
+        return plan(forecast, sales, inv, self.sku_facts_, self.config.policy, level=level)
 
     def save(self, folder: str | Path) -> Path:
         out = Path(folder)
@@ -95,6 +110,7 @@ class ElasticSkuPredictor:
             "policy": asdict(self.config.policy),
             "repurchase_days": self.config.repurchase_days,
             "cost_share_of_price": self.config.cost_share_of_price,
+            "scoring_exclude": list(self.config.scoring_exclude),
         }
         (out / "predictor.json").write_text(json.dumps(state, indent=2))
         return out
@@ -104,13 +120,13 @@ class ElasticSkuPredictor:
         src = Path(folder)
         state = json.loads((src / "predictor.json").read_text())
         policy = state["policy"]
-        policy["nodes_per_channel"] = tuple(tuple(p) for p in policy["nodes_per_channel"])
         demand = DemandForecaster.load(src / "demand")
         cfg = PredictorConfig(
             demand=demand.config,
-            policy=PolicyConfig(**policy),
+            policy=PolicyConfig.from_dict(policy),
             repurchase_days=state["repurchase_days"],
             cost_share_of_price=state["cost_share_of_price"],
+            scoring_exclude=tuple(state.get("scoring_exclude", ())),
         )
         self = cls(cfg)
         self.demand_ = demand
@@ -183,9 +199,7 @@ def build_predictor(
         sales = transactions_to_sales(tx, cfg.demand.freq, validated=True)
     sales = validate(sales, SALES, "<sales>")
     if forecaster is not None:
-        cfg = PredictorConfig(
-            forecaster.config, cfg.policy, cfg.repurchase_days, cfg.cost_share_of_price
-        )
+        cfg = replace(cfg, demand=forecaster.config)
     predictor = ElasticSkuPredictor(cfg).fit(tx, sales, skus, forecaster=forecaster)
     decisions = predictor.predict(sales, inventory)
     _, summary = backtest_report(predictor.demand_, sales)
@@ -230,3 +244,123 @@ def build_predictor(
             tracking.set_alias(name, alias, version, tracking_uri)
             result.promoted = True
     return result
+
+
+def split_holdout(
+    sales: pd.DataFrame, freq: str, periods: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
+    """(history, held-out sales summed per period, first held-out period): the last
+    ``periods`` periods of the data are held out."""
+    from forecasting.data.aggregate import PANDAS_FREQ, period_start
+
+    start = period_start(sales["ds"], freq)
+    grid = pd.date_range(start.min(), start.max(), freq=PANDAS_FREQ[freq])
+    if periods < 1 or len(grid) <= periods:
+        raise ForecastingError(
+            f"cannot hold out {periods} periods of {len(grid)}: "
+            "give a longer sales history or a shorter --holdout"
+        )
+    cut = grid[-periods]
+    held = start >= cut
+    future = sales.loc[held, ["sku_id", "channel", "y"]].assign(ds=start[held])
+    summed = future.groupby(["sku_id", "channel", "ds"], as_index=False)[["y"]].sum()
+    return sales.loc[~held].reset_index(drop=True), summed, cut
+
+
+def simulate_predictor(
+    predictor: ElasticSkuPredictor,
+    sales: pd.DataFrame,
+    inventory: pd.DataFrame | None = None,
+    holdout: int | None = None,
+) -> tuple[Any, pd.DataFrame]:
+    """Decide on the history, replay the last ``holdout`` periods (default: the horizon).
+
+    The stock at the start is the latest ``inventory`` snapshot dated before the held-out
+    periods (an undated snapshot is taken as that stock); no inventory: each policy starts
+    at its own order-up-to levels. Returns (`SimulationResult`, decisions).
+    """
+    from forecasting.policy.simulation import simulate
+
+    cfg = predictor.config
+    sales = validate(sales, SALES, "<sales>")
+    periods = holdout or cfg.demand.horizon
+    history, future, cut = split_holdout(sales, cfg.demand.freq, periods)
+    stock = None
+    if inventory is not None:
+        inv = validate(inventory, INVENTORY, "<inventory>")
+        if "ds" in inv.columns and inv["ds"].notna().any():
+            before = inv[inv["ds"].isna() | (inv["ds"] < cut)]
+            if before.empty:
+                raise ForecastingError(
+                    f"inventory: every snapshot is dated on or after {cut.date()}, the first "
+                    "held-out period; give the stock at the start of the held-out periods or a "
+                    "shorter --holdout"
+                )
+            latest = before.groupby(["sku_id", "channel"])["ds"].transform("max")
+            before = before[before["ds"].isna() | (before["ds"] == latest)]
+            inv = before
+        stock = inv[["sku_id", "channel", "on_hand"]]
+    decisions, channel_plan = predictor.plan(history, stock)
+    step = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}[cfg.demand.freq]
+    result = simulate(decisions, channel_plan, future, stock, cfg.policy, period_days=step)
+    return result, decisions[OUTPUT_COLUMNS]
+
+
+def run_simulation(
+    model: str | ElasticSkuPredictor,
+    sales: pd.DataFrame,
+    inventory: pd.DataFrame | None = None,
+    holdout: int | None = None,
+    *,
+    tracking_uri: str | None = None,
+    run_name: str = "simulate",
+) -> tuple[Any, str]:
+    """`simulate_predictor` for a predictor or a model URI, logged to the simulation
+    experiment (config, metrics per policy, per-SKU table, plots). Returns (result, run id)."""
+    import mlflow
+
+    from forecasting import tracking
+    from forecasting.policy.plots import simulation_figures
+
+    tracking.configure(tracking_uri)
+    if isinstance(model, str):
+        predictor = load_predictor(model)
+        source = model
+    else:
+        predictor, source = model, "in memory"
+    result, decisions = simulate_predictor(predictor, sales, inventory, holdout)
+    with tracking.start_run("simulation", run_name, tracking_uri=tracking_uri) as run:
+        mlflow.set_tag("model", source)
+        tracking.log_config(predictor.config.policy, "policy")
+        mlflow.log_params(
+            {
+                "holdout_periods": holdout or predictor.config.demand.horizon,
+                "freq": predictor.config.demand.freq,
+            }
+        )
+        for row in result.summary.to_dict("records"):
+            policy = row.pop("policy")
+            mlflow.log_metrics({f"{policy}_{k}": float(v) for k, v in row.items()})
+        mlflow.log_metrics(result.improvement())
+        tracking.log_table(result.summary, "simulation_summary.parquet")
+        tracking.log_table(result.per_sku, "simulation_per_sku.parquet")
+        tracking.log_table(decisions, "decisions.parquet")
+        for name, fig in simulation_figures(result).items():
+            tracking.log_figure(fig, name)
+    return result, run.info.run_id
+
+
+def load_predictor(uri: str) -> ElasticSkuPredictor:
+    """The `ElasticSkuPredictor` inside a logged ``elastic-sku-predictor`` pyfunc."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+    except (MlflowException, OSError) as exc:
+        raise ForecastingError(f"cannot load {uri}: {str(exc).splitlines()[0]}") from None
+    inner = model.unwrap_python_model()
+    predictor = getattr(inner, "predictor", None)
+    if not isinstance(predictor, ElasticSkuPredictor):
+        raise ForecastingError(f"{uri} is not an elastic-sku-predictor model")
+    return predictor

@@ -3,7 +3,7 @@
 Like ``utilsforecast.data.generate_series``, but shaped for the elastic-SKU problem: SKUs
 sold in up to four channels, five archetypes whose Syntetos-Boylan class, intended stocking
 and slow-mover status are known, customer transactions that sum exactly to the sales, an
-inventory snapshot at the last day, and a SKU master.
+inventory snapshot at the last day (or before `holdout_days` held-out days), and a SKU master.
 
 The demand model, per series (SKU x channel) and day t:
 
@@ -175,6 +175,8 @@ class SyntheticConfig:
     launch_share: float = 0.1  # SKUs launched after the start (zeros and no price before)
     overstock_share: float = 0.15  # durable / custom SKUs holding far more stock than demand
     excess_cover_weeks: float = 26.0  # weeks of cover above which stock counts as excess
+    # the last holdout_days days come after the inventory snapshot (to replay a policy on)
+    holdout_days: int = 0
     promo_discount: float = 0.2
     n_general_customers: int | None = None  # occasional buyers; default 20 per SKU
     id_width: int = 5  # SKU IDs are zero-padded: "00042"
@@ -183,6 +185,8 @@ class SyntheticConfig:
     def __post_init__(self) -> None:
         if self.n_skus < 1 or self.n_days < 28:
             raise ValueError("n_skus must be >= 1 and n_days >= 28")
+        if not 0 <= self.holdout_days <= self.n_days - 28:
+            raise ValueError("holdout_days must be in [0, n_days - 28]")
         unknown = {name for name, _ in self.mix} - set(ARCHETYPES)
         if unknown:
             raise ValueError(f"unknown archetypes {sorted(unknown)}; known: {sorted(ARCHETYPES)}")
@@ -196,7 +200,7 @@ class SyntheticData:
 
     config: SyntheticConfig
     sales: pd.DataFrame  # sku_id, channel, ds, y, price, promo
-    inventory: pd.DataFrame  # sku_id, channel, ds, on_hand (at the last day)
+    inventory: pd.DataFrame  # sku_id, channel, ds, on_hand (last day before the holdout)
     skus: pd.DataFrame  # sku_id, category, unit_cost, lead_time_days
     truth: pd.DataFrame  # one row per SKU: archetype, demand_class, stocking, slow_mover, ...
     series_truth: pd.DataFrame  # one row per series: base_rate, mean_units_last_28d, ...
@@ -310,8 +314,9 @@ def generate_omnichannel(
     )
 
     mean_units = lam * (1.0 + extra_m[:, None])  # expected units per day
-    recent = mean_units[:, -28:].mean(axis=1)
-    peak = mean_units.max(axis=1)
+    snap = n_days - 1 - cfg.holdout_days  # the inventory snapshot's day
+    recent = mean_units[:, snap - 27 : snap + 1].mean(axis=1)
+    peak = mean_units[:, : snap + 1].max(axis=1)
     cover_days = rng.uniform(14, 42, n_series)
     stock_mean = np.where(
         is_dying[s_sku], peak * rng.uniform(10, 30, n_series), recent * cover_days
@@ -324,7 +329,7 @@ def generate_omnichannel(
         {
             "sku_id": sku_col,
             "channel": ch_col,
-            "ds": dates[-1],
+            "ds": dates[snap],
             "on_hand": on_hand.astype("float64"),
         }
     )

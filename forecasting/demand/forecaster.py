@@ -118,6 +118,48 @@ class DemandForecaster:
             panel, keys, end = prepare_panel(sales, self.config)
         return self._predict(panel, keys, end, h, all_models)
 
+    def without(self, models: tuple[str, ...]) -> DemandForecaster:
+        """A copy whose per-class selection is redone, on the same backtest, among the
+        candidates that use none of ``models`` (e.g. AutoETS, too slow to refit at every
+        scoring call); quantile offsets are re-learned for the new selection and LightGBM is
+        fitted if the new selection needs it. ``self`` is not changed."""
+        import copy
+
+        self._check_fitted()
+        if not hasattr(self, "cv_"):
+            raise ForecastingError("without() needs a forecaster fitted in this session")
+        allowed = [c for c in self.candidates_ if not set(_members(c)) & set(models)]
+        if not allowed:
+            raise ForecastingError(f"no candidate is left without {list(models)}")
+        new = copy.copy(self)
+        new.candidates_ = allowed
+        cfg = self.config
+        if self.cv_.empty:
+            new.selection_ = {
+                cls: tuple(m for m in sel if m not in models) or ("CrostonSBA",)
+                for cls, sel in self.selection_.items()
+            }
+        else:
+            cv = self.cv_[["unique_id", "ds", "cutoff", "y", "demand_class", *allowed]].copy()
+            scores = _per_series_scores(cv, allowed, self.scales_, cfg.selection_metric)
+            new.selection_ = _select(scores, allowed)
+            cv["forecast"] = _combine(cv, new.selection_)
+            new.series_offsets_, new.class_offsets_ = _quantile_offsets(
+                cv, self.scales_, self.keys_, cfg, self.classes_
+            )
+            new.cv_ = new._held_out_quantiles(cv, self.scales_, self.keys_)
+        if new.lgb_ is None and _uses_lgb(new.selection_):
+            if cfg.use_lightgbm and _lgb_trainable(self.panel_, cfg):
+                new.lgb_ = _make_mlf(cfg, self.panel_)
+                with _quiet():
+                    new.lgb_.fit(
+                        _lgb_frame(self.panel_, self.exog_, self.statics_),
+                        static_features=self.statics_,
+                    )
+            else:
+                raise ForecastingError("the new selection needs LightGBM, which cannot train")
+        return new
+
     # --- persistence: lean artifacts -----------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
         """Config (JSON), selection and quantile tables (Parquet), LightGBM as its native file."""

@@ -34,15 +34,22 @@ class PolicyConfig:
         ("marketplace", 2),
     )
     habit_repurchase_rate: float = 0.3  # a repurchase rate at which every buyer is habitual
-    showroom_share: float = 0.25  # tiered: share of a channel's nodes with a display unit
+    showroom_share: float = 0.1  # tiered: share of a channel's nodes with a display unit
+    showroom_channels: tuple[str, ...] = ("store",)  # channels with physical displays
     display_units: int = 1  # tiered: units on display per showroom
     regional_share: float = 0.3  # tiered: share of the pooled stock held regionally
     default_unit_cost: float = 10.0  # when the SKU table has no unit_cost
     # slow movers
     max_weeks_of_cover: float = 26.0
-    no_sale_days: int = 56
+    no_sale_days: int = 56  # no sale for this long while stock is held: slow mover, and...
+    no_sale_intervals: float = 8.0  # ...sooner: this many of its usual days between sales,
+    no_sale_min_days: int = 14  # but never sooner than this
     decay_alpha: float = 0.02  # smoothing of the demand probability (TSB's p)
     decay_ratio: float = 0.2  # p now below this share of its long-run level: decayed
+    # what the policy does with a flagged slow mover (replayed by `forecasting simulate`):
+    # its stock is pulled to the central pool, units beyond what the pool needs are cleared
+    # at this loss (share of unit cost), and it is stocked tiered without display units
+    clearance_loss_rate: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.service_level < 1:
@@ -52,3 +59,13 @@ class PolicyConfig:
 
     def with_(self, **changes: Any) -> PolicyConfig:
         return replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> PolicyConfig:
+        """From ``dataclasses.asdict`` after a JSON round trip (lists back to tuples)."""
+        raw = dict(raw)
+        if "nodes_per_channel" in raw:
+            raw["nodes_per_channel"] = tuple(tuple(p) for p in raw["nodes_per_channel"])
+        if "showroom_channels" in raw:
+            raw["showroom_channels"] = tuple(raw["showroom_channels"])
+        return cls(**raw)

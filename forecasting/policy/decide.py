@@ -29,6 +29,18 @@ OUTPUT_COLUMNS = [
 ]
 
 
+#: Per-SKU columns of `plan` beyond the output: what a replay of the policy needs.
+PLAN_COLUMNS = [
+    "unit_cost",
+    "mean_daily",
+    "pool_sd_daily",
+    "pool_units",
+    "display_units",
+    "idle_units",
+    "wait_share",
+]
+
+
 def decide(
     forecast: pd.DataFrame,
     sales: pd.DataFrame,
@@ -37,7 +49,20 @@ def decide(
     config: PolicyConfig,
     level: float = 80,
 ) -> pd.DataFrame:
-    """One row per SKU of ``sales``.
+    """One row per SKU of ``sales`` with `OUTPUT_COLUMNS` (see `plan`)."""
+    return plan(forecast, sales, inventory, sku_facts, config, level)[0][OUTPUT_COLUMNS]
+
+
+def plan(
+    forecast: pd.DataFrame,
+    sales: pd.DataFrame,
+    inventory: pd.DataFrame | None,
+    sku_facts: pd.DataFrame,
+    config: PolicyConfig,
+    level: float = 80,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(decisions, channel plan): one row per SKU of ``sales`` with `OUTPUT_COLUMNS` and
+    `PLAN_COLUMNS`, and per SKU x channel the unified order-up-to units (``u_units``).
 
     ``forecast``: the demand forecaster's output (``sku_id, channel, ds, forecast``,
     ``forecast-lo-{level}``, ``forecast-hi-{level}``) over the horizon. ``sku_facts``:
@@ -55,6 +80,13 @@ def decide(
     channels = per_day.groupby(["sku_id", "channel"], as_index=False).agg(
         mean_daily=("mean_daily", "mean"), sd_daily=("sd_daily", "mean")
     )
+    # an 80% band says little about the spikes of intermittent demand (its 90% quantile is
+    # often 0): sigma is at least the recent history's day-to-day standard deviation
+    recent = history_sd_daily(sales, 4 * config.horizon_days)
+    channels["sd_daily"] = np.fmax(
+        channels["sd_daily"].to_numpy(),
+        recent.reindex(pd.MultiIndex.from_frame(channels[["sku_id", "channel"]])).to_numpy(),
+    )
     stats = classify_demand(sales, by=("sku_id",)).set_index("sku_id")
     facts = sku_facts.set_index("sku_id").reindex(stats.index)
     skus = pd.DataFrame(
@@ -70,7 +102,8 @@ def decide(
             .to_numpy(),
         }
     )
-    costs = stocking_costs(channels, skus, config).set_index("sku_id")
+    costs, channel_plan = stocking_costs(channels, skus, config, with_channels=True)
+    costs = costs.set_index("sku_id")
     horizon_units = forecast.groupby("sku_id")["forecast"].sum()
     span_days = float(days.groupby([forecast["sku_id"], forecast["channel"]]).sum().max())
     weekly = horizon_units / (span_days / 7.0 if span_days > 0 else config.horizon_days / 7.0)
@@ -91,7 +124,27 @@ def decide(
         out["reason"] + "; slow mover: " + out["slow_mover_reason"].str.replace(";", ", "),
         out["reason"],
     )
-    return out.reset_index()[OUTPUT_COLUMNS]
+    for col in PLAN_COLUMNS:
+        out[col] = costs[col]
+    return out.reset_index()[[*OUTPUT_COLUMNS, *PLAN_COLUMNS]], channel_plan
+
+
+def history_sd_daily(sales: pd.DataFrame, window_days: int) -> pd.Series:
+    """Per SKU x channel, the standard deviation of demand per day over the last
+    ``window_days`` days of the data, days without a row counted as zero; rows coarser than
+    a day (weeks, months) are taken as that many days of independent demand."""
+    step = sales.groupby(["sku_id", "channel"])["ds"].diff().dt.days
+    grain = float(step.median()) if step.notna().any() else 1.0
+    grain = max(grain, 1.0)
+    end = sales["ds"].max()
+    recent = sales[sales["ds"] > end - pd.Timedelta(days=window_days)]
+    n_rows = max(window_days / grain, 1.0)
+    y = recent["y"].to_numpy(dtype="float64")
+    g = pd.DataFrame({"sku_id": recent["sku_id"], "channel": recent["channel"], "y": y, "y2": y**2})
+    sums = g.groupby(["sku_id", "channel"])[["y", "y2"]].sum()
+    mean = sums["y"] / n_rows
+    var_row = (sums["y2"] / n_rows - mean**2).clip(lower=0.0)
+    return np.sqrt(var_row / grain)
 
 
 def _period_days(forecast: pd.DataFrame) -> pd.Series:

@@ -3,7 +3,9 @@
 Per SKU (or SKU x channel), from the sales history, the stock on hand and the forecast:
 
 * ``excess_cover``: weeks of cover (on hand / forecast weekly demand) above the threshold;
-* ``no_recent_sale``: no sale in the last ``no_sale_days`` days while stock is held;
+* ``no_recent_sale``: no sale for ``no_sale_days`` days while stock is held, or sooner
+  when that is ``no_sale_intervals`` times its usual days between sales (at least
+  ``no_sale_min_days``): a SKU that sold every other day and has not sold for three weeks;
 * ``decayed_demand``: the probability of a sale in a period, smoothed as in TSB
   (``p <- p + alpha (1[y > 0] - p)``), has fallen below ``decay_ratio`` of its long-run
   level (the share of days with a sale from the first sale to 1/alpha days before the end)
@@ -62,10 +64,16 @@ def flag_slow_movers(
     keys = list(by)
     end = sales["ds"].max()
     sold = sales[sales["y"] > 0]
-    last_sale = sold.groupby(keys, observed=True)["ds"].max()
+    sale_days = sold.groupby(keys, observed=True)["ds"]
+    last_sale = sale_days.max()
+    span = (last_sale - sale_days.min()).dt.days
+    interval = span / (sale_days.nunique() - 1).replace(0, np.nan)  # usual days between sales
     prob = demand_probability(sales, keys, config.decay_alpha)
     out = prob.copy()
     out["days_since_last_sale"] = (end - last_sale.reindex(out.index)).dt.days
+    usual = config.no_sale_intervals * interval.reindex(out.index)
+    no_sale_limit = usual.clip(lower=config.no_sale_min_days, upper=config.no_sale_days)
+    no_sale_limit = no_sale_limit.fillna(config.no_sale_days)
     out["forecast_weekly"] = weekly_forecast.reindex(out.index).fillna(0.0)
     if stock is not None and len(stock):
         on_hand = stock.groupby(keys, observed=True)["on_hand"].sum().reindex(out.index)
@@ -84,7 +92,7 @@ def flag_slow_movers(
     flags = {
         "excess_cover": holding & (out["weeks_of_cover"].to_numpy() > config.max_weeks_of_cover),
         "no_recent_sale": holding
-        & (never | (out["days_since_last_sale"].to_numpy() > config.no_sale_days)),
+        & (never | (out["days_since_last_sale"] > no_sale_limit).to_numpy()),
         "decayed_demand": holding
         & (out["demand_prob_now"] < config.decay_ratio * out["demand_prob_longrun"]).to_numpy(),
     }

@@ -19,6 +19,8 @@ Per SKU over the horizon, vectorised over SKU x channel:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
@@ -35,15 +37,19 @@ def sigma_from_quantiles(lo: pd.Series, hi: pd.Series, level: float) -> pd.Serie
 
 
 def stocking_costs(
-    channels: pd.DataFrame, skus: pd.DataFrame, config: PolicyConfig
-) -> pd.DataFrame:
+    channels: pd.DataFrame, skus: pd.DataFrame, config: PolicyConfig, *, with_channels: bool = False
+) -> Any:
     """Expected costs of both options per SKU and the cheaper one.
 
     ``channels``: ``sku_id, channel, mean_daily, sd_daily`` (forecast demand per day and its
     standard deviation). ``skus``: ``sku_id, unit_cost, sale_frequency`` (share of periods
     with a sale), ``order_size`` (mean units when it sells) and ``repurchase_rate``.
     Returns one row per SKU with ``expected_cost_unified``, ``expected_cost_tiered``, each
-    term, ``stocking``, ``reason`` and the units to hold at each tier.
+    term, ``stocking``, ``reason``, the units to hold at each tier and what a replay of the
+    policy needs (``pool_units``, ``mean_daily``, ``pool_sd_daily``, ``display_units``,
+    ``idle_units``, ``wait_share``).
+    ``with_channels=True`` also returns each channel's unified order-up-to units
+    (``sku_id, channel, nodes, mean_daily, sd_daily, min_stock, u_units``).
     """
     cfg = config
     z = float(norm.ppf(cfg.service_level))
@@ -72,7 +78,8 @@ def stocking_costs(
     ch["u_holding"] = ch["u_units"] * ch["unit_cost"] * cfg.holding_rate * years
     ch["u_shortage"] = node_sd_lt * loss * cycles * ch["nodes"] * cfg.margin_rate * ch["unit_cost"]
     ch["sd2"] = ch["sd_daily"] ** 2
-    ch["showrooms"] = np.ceil(ch["nodes"] * cfg.showroom_share) * (ch["nodes"] > 1)
+    physical = ch["channel"].isin(cfg.showroom_channels).to_numpy()
+    ch["showrooms"] = np.ceil(ch["nodes"] * cfg.showroom_share) * physical
     g = ch.groupby("sku_id", sort=True)
     out = pd.DataFrame(
         {
@@ -133,7 +140,19 @@ def stocking_costs(
     res["units_central"] = np.where(tiered, np.ceil(pool_units - regional), 0.0)
     res["units_regional"] = np.where(tiered, regional, 0.0)
     res["units_store"] = np.where(tiered, display, np.ceil(out["u_units"]))
-    return res.reset_index()
+    # what a replay of the policy needs (policy.simulation)
+    res["pool_units"] = pool_units
+    res["mean_daily"] = out["mean_daily"]
+    res["pool_sd_daily"] = pool_sd
+    res["display_units"] = display
+    res["idle_units"] = idle_units
+    res["wait_share"] = wait_share
+    res["unit_cost"] = unit_cost
+    res = res.reset_index()
+    if with_channels:
+        cols = ["sku_id", "channel", "nodes", "mean_daily", "sd_daily", "min_stock", "u_units"]
+        return res, ch[cols].reset_index(drop=True)
+    return res
 
 
 def _reasons(res: pd.DataFrame, tiered: np.ndarray) -> np.ndarray:
