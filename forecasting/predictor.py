@@ -246,6 +246,11 @@ def build_predictor(
     return result
 
 
+#: Days of demand (held-out periods and, before them, history) that judge slow movers at the
+#: end of a simulation: a trailing 13-week sales report.
+TRAILING_DAYS = 91.0
+
+
 def split_holdout(
     sales: pd.DataFrame, freq: str, periods: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
@@ -302,7 +307,20 @@ def simulate_predictor(
         stock = inv[["sku_id", "channel", "on_hand"]]
     decisions, channel_plan = predictor.plan(history, stock)
     step = {"D": 1.0, "W": 7.0, "M": 365.25 / 12}[cfg.demand.freq]
-    result = simulate(decisions, channel_plan, future, stock, cfg.policy, period_days=step)
+    replay_days = periods * step
+    prior_days = max(TRAILING_DAYS - replay_days, 0.0)
+    tail = history[history["ds"] > history["ds"].max() - pd.Timedelta(days=prior_days)]
+    prior = tail.groupby("sku_id")["y"].sum() if prior_days > 0 else None
+    result = simulate(
+        decisions,
+        channel_plan,
+        future,
+        stock,
+        cfg.policy,
+        period_days=step,
+        prior_demand=prior,
+        prior_days=prior_days,
+    )
     return result, decisions[OUTPUT_COLUMNS]
 
 

@@ -22,6 +22,7 @@ def test_notebook_executes(
 ) -> None:
     monkeypatch.setenv("FORECASTING_NB_SERIES", "12")
     monkeypatch.setenv("FORECASTING_NB_CUSTOMERS", "600")
+    monkeypatch.setenv("FORECASTING_NB_SKUS", "40")
     monkeypatch.setenv("FORECASTING_SHARED_DATA", str(shared_data))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
@@ -37,7 +38,7 @@ def test_notebook_executes(
     ]
     assert not errors
     # the notebook's run landed in the store the environment points at, not the project's
-    stage = "demand" if name.startswith("01") else "propensity"
+    stage = {"01": "demand", "02": "propensity", "03": "predictor"}[name[:2]]
     client = mlflow.MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(tracking.EXPERIMENTS[stage])
     assert experiment is not None

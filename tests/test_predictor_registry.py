@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
@@ -131,3 +136,132 @@ def test_score_reports_a_missing_model_in_one_line(
     err = capsys.readouterr().err
     assert "cannot load models:/nope@champion" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "d.csv").exists()
+
+
+@pytest.fixture(scope="module")
+def held_out(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A world whose inventory snapshot comes 14 days before the end of the sales."""
+    folder = tmp_path_factory.mktemp("held_out")
+    world = generate_omnichannel(n_skus=40, n_days=254, seed=32, holdout_days=14)
+    assert world.transactions is not None
+    snapshot = world.inventory["ds"].max()
+    paths = {
+        "tx": folder / "tx.parquet",
+        "sales": folder / "sales.parquet",
+        "history": folder / "history.parquet",
+        "inv": folder / "inventory.csv",
+        "skus": folder / "skus.csv",
+    }
+    world.transactions[world.transactions["ts"] <= snapshot + pd.Timedelta(days=1)].to_parquet(
+        paths["tx"]
+    )
+    world.sales.to_parquet(paths["sales"])
+    world.sales[world.sales["ds"] <= snapshot].to_parquet(paths["history"])
+    world.inventory.to_csv(paths["inv"], index=False)
+    world.skus.to_csv(paths["skus"], index=False)
+    return paths
+
+
+def test_simulate_serve_and_predict_the_champion(
+    held_out: dict[str, Path], tracking_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = {**held_out, "sales": held_out["history"]}
+    assert build(paths) == 0
+    capsys.readouterr()
+    # simulate: the champion's decisions vs all-unified over the 14 held-out days
+    per_sku = tmp_path / "per_sku.parquet"
+    args = ["simulate", "--sales", str(held_out["sales"]), "--inventory", str(held_out["inv"])]
+    assert main([*args, "--holdout", "14", "--output", str(per_sku)]) == 0
+    out = capsys.readouterr().out
+    assert "predictor: fill rate" in out and "all_unified: fill rate" in out
+    got = pd.read_parquet(per_sku)
+    assert set(got["policy"]) == {"predictor", "all_unified"} and got["sku_id"].nunique() == 40
+    demand = got.groupby("policy")["demand_units"].sum()
+    assert demand["predictor"] == demand["all_unified"] > 0
+    assert (got["served_units"] <= got["demand_units"] + 1e-9).all()
+    runs = mlflow.search_runs(experiment_names=[tracking.EXPERIMENTS["simulation"]])
+    assert runs["metrics.predictor_fill_rate"].between(0, 1).all()
+    client = mlflow.MlflowClient()
+    files = {a.path for a in client.list_artifacts(runs["run_id"].iloc[0])}
+    assert {"simulation_inventory.png", "simulation_per_sku.parquet"} <= files
+    # a snapshot taken after the held-out days start is refused in one line
+    assert main([*args, "--holdout", "30"]) == 1
+    err = capsys.readouterr().err
+    assert "first held-out period" in err and len(err.strip().splitlines()) == 1
+
+    history = pd.read_parquet(held_out["history"])
+    history = history[history["sku_id"].isin(history["sku_id"].unique()[:5])]
+    expected = mlflow.pyfunc.load_model("models:/elastic-sku-predictor@champion").predict(
+        history, params={"horizon": 14}
+    )
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
+    payload = {
+        "dataframe_split": json.loads(
+            history.assign(ds=history["ds"].dt.strftime("%Y-%m-%d")).to_json(
+                orient="split", index=False
+            )
+        ),
+        "params": {"horizon": 14},
+    }
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps(payload))
+    # mlflow models predict, in this environment
+    predicted = tmp_path / "predicted.json"
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "mlflow", "models", "predict",
+            "-m", "models:/elastic-sku-predictor@champion",
+            "-i", str(request), "-t", "json", "-o", str(predicted), "--env-manager", "local",
+        ],
+        capture_output=True, text=True, check=False, env=env, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    _same_decisions(pd.DataFrame(json.loads(predicted.read_text())["predictions"]), expected)
+    # mlflow models serve on 127.0.0.1, then POST /invocations
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable, "-m", "mlflow", "models", "serve",
+            "-m", "models:/elastic-sku-predictor@champion",
+            "-h", "127.0.0.1", "-p", str(port), "--env-manager", "local",
+        ],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        answer = _post_when_up(f"http://127.0.0.1:{port}", request.read_bytes(), server)
+        _same_decisions(pd.DataFrame(answer["predictions"]), expected)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _post_when_up(base: str, body: bytes, server: subprocess.Popen[str]) -> dict[str, Any]:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert server.poll() is None, (server.stderr.read() if server.stderr else "")[-2000:]
+        try:
+            with urllib.request.urlopen(f"{base}/ping", timeout=5) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(1)
+    request = urllib.request.Request(
+        f"{base}/invocations", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=300) as r:
+        answer: dict[str, Any] = json.loads(r.read())
+    return answer
+
+
+def _same_decisions(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    assert list(got.columns) == OUTPUT_COLUMNS
+    got = got.assign(sku_id=got["sku_id"].astype(str)).sort_values("sku_id")
+    pd.testing.assert_frame_equal(
+        got.reset_index(drop=True),
+        expected.sort_values("sku_id").reset_index(drop=True),
+        check_dtype=False,
+        check_exact=False,
+        rtol=1e-6,
+    )

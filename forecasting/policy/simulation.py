@@ -20,7 +20,8 @@ Demand not served from stock on hand is lost. Vectorised over series; the loop i
 periods only. Metrics per policy: fill rate, average inventory (units and value at cost),
 turnover days (average inventory value / cost of goods sold per day), holding, lost
 margin, transfer and clearance costs, and the share of SKUs that are slow movers at the
-end: stock held with more than ``max_weeks_of_cover`` weeks of the held-out demand. That
+end: stock held with more than ``max_weeks_of_cover`` weeks of the trailing demand (the
+held-out periods, plus the days before them up to 13 weeks when given). That
 slow stock is charged ``clearance_loss_rate`` of its value (``slow_stock_writedown``), so
 stock one policy clears now and the other clears later costs both the same.
 
@@ -97,6 +98,8 @@ def simulate(
     config: PolicyConfig,
     period_days: float = 1.0,
     seed: int = 0,
+    prior_demand: pd.Series | None = None,
+    prior_days: float = 0.0,
 ) -> SimulationResult:
     """Replay ``demand`` (``sku_id, channel, ds, y`` over the held-out periods, one row per
     series and period) under both policies.
@@ -105,7 +108,10 @@ def simulate(
     ``ElasticSkuPredictor.plan``) on the history before the held-out periods. ``start_stock``
     (``sku_id, channel, on_hand``) is the stock at the start; None: every policy starts at
     its own order-up-to levels. SKUs without a decision are left out. ``seed``: how each
-    channel's demand is split over its nodes.
+    channel's demand is split over its nodes. ``prior_demand`` (units per SKU over the
+    ``prior_days`` before the held-out periods) joins the held-out demand in the trailing
+    rate that judges slow movers at the end, as a trailing 13-week sales report would: a
+    month without a sale says little about a good that sells once a month.
     """
     cfg = config
     dec = decisions.set_index("sku_id")
@@ -209,11 +215,17 @@ def simulate(
             rate_per_period,
             cfg,
         )
+    prior = (
+        prior_demand.reindex(skus).fillna(0.0).to_numpy(dtype="float64")
+        if prior_demand is not None
+        else np.zeros(len(skus))
+    )
     summary_rows, per_sku_parts, daily_parts = [], [], []
     weeks = n_periods * period_days / 7.0
     for policy, r in results.items():
         demand_sku = np.bincount(sku_of, weights=d.sum(axis=1), minlength=len(skus))
-        weekly = demand_sku / weeks if weeks > 0 else demand_sku
+        trailing = demand_sku + prior
+        weekly = trailing / (weeks + prior_days / 7.0) if weeks + prior_days > 0 else trailing
         with np.errstate(divide="ignore", invalid="ignore"):
             cover = np.where(
                 weekly > 0, r["end_stock"] / weekly, np.where(r["end_stock"] > 0, np.inf, 0)
