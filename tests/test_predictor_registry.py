@@ -194,7 +194,9 @@ def test_simulate_serve_and_predict_the_champion(
     expected = mlflow.pyfunc.load_model("models:/elastic-sku-predictor@champion").predict(
         history, params={"horizon": 14}
     )
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
+    # the serving command runs `uvicorn` from PATH: this interpreter's scripts come first
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PATH": path}
     payload = {
         "dataframe_split": json.loads(
             history.assign(ds=history["ds"].dt.strftime("%Y-%m-%d")).to_json(

@@ -96,12 +96,12 @@ def test_buyers_who_wait_are_served_when_the_pool_is_refilled() -> None:
     stock = pd.DataFrame({"sku_id": "001", "channel": ["store", "app"], "on_hand": 0.0})
     result = simulate(decisions, channels, demand(), stock, ONE_NODE)
     s = result.summary.set_index("policy").loc["predictor"]
-    # 1.5 patient units a day; the first order (day 0) arrives on day 5 and serves the 7.5
-    # waiting plus that day's 1.5; the pool then runs dry on day 9 while orders are on the
-    # way: 13.5 served, 1.5 still waiting, and 5 units lost to buyers who would not wait
-    assert s["served_units"] == pytest.approx(13.5)
-    assert s["backorders_open_end"] == pytest.approx(1.5)
-    lost = 20.0 - 13.5  # the open backorders are not served within the replay either
+    # 1.5 patient units a day. Nothing is on hand until the first order arrives on day 5,
+    # yet all 15 patient units are served: the 7.5 that waited are backordered, and orders
+    # count them in the inventory position. Under lost sales at most 7.5 would be served.
+    assert s["served_units"] == pytest.approx(15.0)
+    assert s["backorders_open_end"] == pytest.approx(0.0)
+    lost = 20.0 - 15.0  # the quarter of buyers who would not wait
     assert s["lost_margin"] == pytest.approx(lost * 10.0 * ONE_NODE.margin_rate)
 
 
