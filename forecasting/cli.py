@@ -134,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inventory", help="inventory snapshot file")
     p.add_argument("--output", required=True, help="decisions file (CSV or Parquet)")
     p.add_argument("--chunk-size", type=int, default=2000, help="SKUs per chunk (default 2000)")
+    p.add_argument(
+        "--rows-per-part",
+        type=int,
+        default=2_000_000,
+        help="sales rows held in memory at once, about (default 2,000,000)",
+    )
     p.set_defaults(handler=_score)
 
     p = sub.add_parser(
@@ -354,29 +360,33 @@ def _score(args: argparse.Namespace) -> int:
     from mlflow.exceptions import MlflowException
 
     from forecasting.data.contracts import INVENTORY, SALES
-    from forecasting.data.io import read_table, table_format, write_table
+    from forecasting.data.io import iter_sku_parts, read_table, table_format, write_table
+    from forecasting.policy.decide import with_stock
 
     table_format(args.output)
-    if args.chunk_size < 1:
-        raise ForecastingError("--chunk-size must be >= 1")
-    sales = read_table(args.sales, SALES)
-    if args.inventory:
-        from forecasting.policy.decide import with_stock
-
-        sales = with_stock(sales, read_table(args.inventory, INVENTORY))
+    if args.chunk_size < 1 or args.rows_per_part < 1:
+        raise ForecastingError("--chunk-size and --rows-per-part must be >= 1")
+    inventory = read_table(args.inventory, INVENTORY) if args.inventory else None
     tracking.configure(args.tracking_uri)
     try:
         model = mlflow.pyfunc.load_model(args.model)
     except (MlflowException, OSError) as exc:
         raise ForecastingError(f"cannot load {args.model}: {str(exc).splitlines()[0]}") from None
-    skus = pd.Index(sales["sku_id"].unique()).sort_values()
     parts = []
     log = logging.getLogger("forecasting.score")
-    for start in range(0, len(skus), args.chunk_size):
-        chunk = skus[start : start + args.chunk_size]
-        parts.append(model.predict(sales[sales["sku_id"].isin(chunk)]))
-        log.info("scored %d / %d SKUs", min(start + args.chunk_size, len(skus)), len(skus))
-    decisions = pd.concat(parts, ignore_index=True)
+    done = 0
+    # the sales are streamed into parts of whole SKUs: memory follows the part, not the file
+    for part in iter_sku_parts(args.sales, SALES, rows_per_part=args.rows_per_part):
+        if inventory is not None:
+            part = with_stock(part, inventory[inventory["sku_id"].isin(part["sku_id"].unique())])
+        skus = pd.Index(part["sku_id"].unique()).sort_values()
+        for start in range(0, len(skus), args.chunk_size):
+            chunk = skus[start : start + args.chunk_size]
+            parts.append(model.predict(part[part["sku_id"].isin(chunk)]))
+            done += len(chunk)
+            log.info("scored %d SKUs", done)
+        del part
+    decisions = pd.concat(parts, ignore_index=True).sort_values("sku_id", ignore_index=True)
     write_table(decisions, args.output)
     print(
         f"score: {len(decisions)} SKUs -> {args.output} "

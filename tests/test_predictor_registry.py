@@ -98,6 +98,8 @@ def test_build_gate_and_score_from_another_process(
             str(decisions),
             "--chunk-size",
             "15",
+            "--rows-per-part",
+            "5000",  # the sales stream through several parts of whole SKUs
         ],
         capture_output=True,
         text=True,
@@ -105,7 +107,7 @@ def test_build_gate_and_score_from_another_process(
         env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
     )
     assert proc.returncode == 0, proc.stderr
-    assert "scored 40 / 40 SKUs" in proc.stderr
+    assert "scored 40 SKUs" in proc.stderr
     got = pd.read_parquet(decisions)
     assert list(got.columns) == OUTPUT_COLUMNS
     assert got["sku_id"].str.len().eq(5).all() and got["sku_id"].is_unique

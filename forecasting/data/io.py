@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -82,3 +83,108 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def iter_sku_parts(
+    path: str | os.PathLike[str],
+    contract: TableContract,
+    rows_per_part: int = 2_000_000,
+    key: str = "sku_id",
+) -> Iterator[pd.DataFrame]:
+    """Read a large table in parts of whole SKUs, memory bounded by the part, not the file.
+
+    One streaming pass writes each batch's rows into ``ceil(rows / rows_per_part)`` hash
+    buckets of ``key`` (temporary Parquet files); each bucket, holding every row of its SKUs,
+    is then validated against ``contract`` and yielded. A violation raises
+    `DataContractError` naming the file and the part (CSV line numbers are not kept).
+    """
+    src = str(path)
+    fmt = table_format(path)
+    p = Path(path)
+    if not p.is_file():
+        raise ForecastingError(f"{src}: file not found")
+    if p.stat().st_size == 0:
+        raise DataContractError(src, f"the {contract.name} file is empty", "give a non-empty file")
+    with tempfile.TemporaryDirectory(prefix="forecasting-parts-") as tmp:
+        try:
+            files = _partition(p, fmt, contract, rows_per_part, key, Path(tmp))
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataContractError(
+                src,
+                f"cannot be read as {fmt}: {str(exc).splitlines()[0]}",
+                f"check that the file is valid {fmt} with the same columns in every row",
+            ) from None
+        if not files:
+            raise DataContractError(
+                src, f"the {contract.name} file has no rows", "give a file with rows"
+            )
+        for i, file in enumerate(files):
+            df = pq.read_table(file).to_pandas(date_as_object=False)
+            for col in contract.id_columns:
+                if col in df.columns and df[col].dtype == object:
+                    df[col] = df[col].where(df[col] != "", None)
+            yield validate(df, contract, f"{src} (part {i + 1} of {len(files)})")
+
+
+def _partition(
+    p: Path, fmt: str, contract: TableContract, rows_per_part: int, key: str, tmp: Path
+) -> list[Path]:
+    import math
+
+    import numpy as np
+
+    if fmt == "csv":
+        reader = pacsv.open_csv(
+            p,
+            read_options=pacsv.ReadOptions(block_size=16 << 20),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in contract.id_columns},
+                strings_can_be_null=False,
+            ),
+        )
+        batches: Iterator[pa.RecordBatch] = iter(reader)
+        first = next(batches, None)
+        if first is None:
+            return []
+        # rows from the first block's bytes per row (a compressed file: its ratio is unknown,
+        # so assume 4x); the bucket count only has to be about right
+        ratio = 4.0 if p.name.lower().endswith(".gz") else 1.0
+        per_row = (16 << 20) / max(first.num_rows, 1)
+        total = p.stat().st_size * ratio / per_row if first.num_rows else 0
+        total = max(total, first.num_rows)
+    else:
+        pf = pq.ParquetFile(p)
+        total = pf.metadata.num_rows
+        batches = pf.iter_batches(batch_size=1 << 20)
+        first = next(batches, None)
+        if first is None:
+            return []
+    if key not in first.schema.names:
+        raise DataContractError(
+            str(p), f"missing column {key!r}", f"add a {key} column", column=key
+        )
+    n_parts = max(1, math.ceil(total / rows_per_part))
+    writers: dict[int, pq.ParquetWriter] = {}
+    try:
+        for batch in _chain(first, batches):
+            if batch.num_rows == 0:
+                continue
+            keys = batch.column(key).to_numpy(zero_copy_only=False).astype(object)
+            bucket = pd.util.hash_array(keys) % np.uint64(n_parts)  # stable across runs
+            table = pa.Table.from_batches([batch])
+            for b in np.unique(bucket):
+                part = table.filter(pa.array(bucket == b))
+                if int(b) not in writers:
+                    writers[int(b)] = pq.ParquetWriter(
+                        tmp / f"part-{int(b):05d}.parquet", part.schema
+                    )
+                writers[int(b)].write_table(part)
+    finally:
+        for w in writers.values():
+            w.close()
+    return [tmp / f"part-{b:05d}.parquet" for b in sorted(writers)]
+
+
+def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    yield first
+    yield from rest
