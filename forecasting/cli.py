@@ -14,6 +14,7 @@ from typing import Any
 
 from forecasting import __version__, tracking
 from forecasting.data.contracts import CONTRACTS, TRANSACTIONS
+from forecasting.data.io import table_format
 from forecasting.errors import ForecastingError
 
 EXIT_USER_ERROR = 1
@@ -140,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=2_000_000,
         help="sales rows held in memory at once, about (default 2,000,000)",
     )
+    _engine_arguments(p)
     p.set_defaults(handler=_score)
 
     p = sub.add_parser(
@@ -354,13 +356,43 @@ def _build_predictor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _engine_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--engine",
+        choices=["pandas", "spark"],
+        default="pandas",
+        help="pandas (this machine) or spark (extra [spark]; Parquet in and out)",
+    )
+    p.add_argument("--spark-master", default="local[*]", help="Spark master URL (default local[*])")
+
+
+def _score_spark(args: argparse.Namespace) -> int:
+    from forecasting.spark import score_spark, spark_session
+
+    for name in ("sales", "inventory"):
+        path = getattr(args, name)
+        if path and table_format(path) != "parquet":
+            raise ForecastingError(f"--engine spark reads Parquet: convert {path} to .parquet")
+    if table_format(args.output) != "parquet":
+        raise ForecastingError("--engine spark writes Parquet: give an --output ending .parquet")
+    uri = tracking.configure(args.tracking_uri)
+    spark = spark_session(args.spark_master, "forecasting-score")
+    n = score_spark(
+        spark, args.model, uri, args.sales, args.output, args.inventory, args.chunk_size
+    )
+    print(f"score: {n} SKUs -> {args.output} (Spark, {args.spark_master})")
+    return 0
+
+
 def _score(args: argparse.Namespace) -> int:
+    if args.engine == "spark":
+        return _score_spark(args)
     import mlflow
     import pandas as pd
     from mlflow.exceptions import MlflowException
 
     from forecasting.data.contracts import INVENTORY, SALES
-    from forecasting.data.io import iter_sku_parts, read_table, table_format, write_table
+    from forecasting.data.io import iter_sku_parts, read_table, write_table
     from forecasting.policy.decide import with_stock
 
     table_format(args.output)

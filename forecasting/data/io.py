@@ -77,7 +77,8 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
             gz = target.name.lower().endswith(".gz")
             df.to_csv(tmp, index=False, compression="gzip" if gz else None)
         else:
-            df.to_parquet(tmp, index=False)
+            # microseconds: nanosecond timestamps are not readable by Spark
+            df.to_parquet(tmp, index=False, coerce_timestamps="us", allow_truncated_timestamps=True)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

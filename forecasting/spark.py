@@ -1,0 +1,160 @@
+"""The Spark engine (extra ``[spark]``): batch scoring across a cluster.
+
+`score_spark` reads the sales (and inventory) Parquet with Spark, sends whole SKUs to the
+workers and applies the registered predictor there with ``applyInPandas``; each Python
+worker loads the model once and keeps it for every group it scores; Spark writes the
+decisions as Parquet itself. The result is the pandas engine's, row for row: a worker runs
+the same `with_stock` and pyfunc ``predict`` on the same rows of each SKU.
+
+SKUs are grouped by a hash bucket of ``sku_id`` rather than one group per SKU: a group per
+SKU would be one model call (with its fixed overhead) per SKU; a bucket holds whole SKUs,
+a few thousand of them, so each call is vectorised like a pandas chunk.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from forecasting.errors import ForecastingError
+
+#: The decisions' Spark schema (DESIGN.md's columns, then the tier units).
+DECISIONS_SCHEMA = (
+    "sku_id string, stocking string, slow_mover boolean, slow_mover_reason string, "
+    "demand_class string, forecast_units double, weeks_of_cover double, "
+    "repurchase_rate double, expected_cost_unified double, expected_cost_tiered double, "
+    "reason string, units_central double, units_regional double, units_store double"
+)
+_MODELS: dict[tuple[str, str], Any] = {}  # per Python worker: model URI -> loaded model
+
+
+def require_pyspark() -> Any:
+    try:
+        import pyspark
+    except ImportError:
+        raise ForecastingError(
+            "the Spark engine needs the [spark] extra: pip install 'forecasting[spark]'"
+        ) from None
+    return pyspark
+
+
+def spark_session(master: str = "local[*]", app: str = "forecasting") -> Any:
+    """A Spark session; a local master binds to 127.0.0.1 with the UI off."""
+    require_pyspark()
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = SparkSession.builder.master(master).appName(app)
+    builder = builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
+    builder = builder.config("spark.sql.session.timeZone", "UTC")
+    # pandas writes nanosecond timestamps, which Spark reads only as longs (see _timestamps)
+    builder = builder.config("spark.sql.legacy.parquet.nanosAsLong", "true")
+    if master.startswith("local"):
+        builder = (
+            builder.config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "8")
+        )
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def _load(model_uri: str, tracking_uri: str) -> Any:
+    key = (model_uri, tracking_uri)
+    if key not in _MODELS:
+        import mlflow
+
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+        _MODELS[key] = mlflow.pyfunc.load_model(model_uri)
+    return _MODELS[key]
+
+
+def score_spark(
+    spark: Any,
+    model_uri: str,
+    tracking_uri: str,
+    sales_path: str,
+    output_path: str,
+    inventory_path: str | None = None,
+    skus_per_group: int = 2000,
+) -> int:
+    """Score every SKU of the sales Parquet with the predictor at ``model_uri`` on Spark and
+    write the decisions as Parquet at ``output_path`` (a folder, replaced atomically).
+    Returns the number of SKUs scored."""
+    from pyspark.sql import functions as F
+
+    from forecasting.data.contracts import INVENTORY, SALES, validate
+    from forecasting.policy.decide import OUTPUT_COLUMNS, with_stock
+
+    sales = _timestamps(spark.read.parquet(sales_path), ("ds",))
+    n_skus = sales.select("sku_id").distinct().count()
+    if n_skus == 0:
+        raise ForecastingError(f"{sales_path}: no sales rows")
+    buckets = max(1, -(-n_skus // skus_per_group))
+    bucket = (F.abs(F.xxhash64("sku_id")) % buckets).alias("_bucket")
+    sales = sales.withColumn("_bucket", bucket)
+
+    def score_with_stock(part: pd.DataFrame, stock: pd.DataFrame) -> pd.DataFrame:
+        part = part.drop(columns="_bucket")
+        if part.empty:
+            return pd.DataFrame(columns=OUTPUT_COLUMNS)
+        part = validate(part, SALES, sales_path)
+        if not stock.empty:
+            inventory = validate(stock.drop(columns="_bucket"), INVENTORY, str(inventory_path))
+            part = with_stock(part, inventory)
+        decisions = _load(model_uri, tracking_uri).predict(part)
+        return decisions[OUTPUT_COLUMNS]
+
+    def score(part: pd.DataFrame) -> pd.DataFrame:
+        return score_with_stock(part, pd.DataFrame())
+
+    if inventory_path is not None:
+        inventory = _timestamps(spark.read.parquet(inventory_path), ("ds",))
+        inventory = inventory.withColumn("_bucket", bucket)
+        result = (
+            sales.groupBy("_bucket")
+            .cogroup(inventory.groupBy("_bucket"))
+            .applyInPandas(score_with_stock, schema=DECISIONS_SCHEMA)
+        )
+    else:
+        result = sales.groupBy("_bucket").applyInPandas(score, schema=DECISIONS_SCHEMA)
+    target = Path(output_path)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        result.write.parquet(str(tmp))
+    except Exception as exc:  # a worker's error arrives wrapped in Spark's
+        raise ForecastingError(_worker_error(exc)) from None
+    if target.exists():
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    tmp.rename(target)
+    return n_skus
+
+
+def _timestamps(df: Any, columns: tuple[str, ...]) -> Any:
+    """Nanosecond timestamps read as longs (pandas' Parquet) back to timestamps."""
+    from pyspark.sql import functions as F
+
+    types = dict(df.dtypes)
+    for col in columns:
+        if types.get(col) == "bigint":
+            df = df.withColumn(col, F.timestamp_micros(F.floor(F.col(col) / 1000).cast("long")))
+    return df
+
+
+def _worker_error(exc: Exception) -> str:
+    """The line of a Python worker's exception that the user needs (contract errors)."""
+    text = str(exc)
+    for marker in ("DataContractError: ", "ForecastingError: "):
+        if marker in text:
+            return text.split(marker, 1)[1].splitlines()[0]
+    return f"Spark job failed: {text.splitlines()[0] if text else type(exc).__name__}"

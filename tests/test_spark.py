@@ -1,0 +1,92 @@
+"""The Spark engine gives the pandas engine's results (Spark local[2] on 127.0.0.1, UI off)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+import pytest
+
+from forecasting.cli import main
+from forecasting.data.synthetic import generate_omnichannel
+from forecasting.demand.config import DemandConfig
+from forecasting.predictor import ElasticSkuPredictor, PredictorConfig
+from forecasting.tracking.models import log_predictor_model
+
+pytest.importorskip("pyspark")
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    from forecasting.spark import spark_session
+
+    session = spark_session("local[2]", "forecasting-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def registered(tracking_uri: str, tmp_path: Path) -> dict[str, Path]:
+    world = generate_omnichannel(n_skus=30, n_days=200, seed=41)
+    assert world.transactions is not None
+    cfg = PredictorConfig(demand=DemandConfig(horizon=14, n_windows=2))
+    predictor = ElasticSkuPredictor(cfg).fit(world.transactions, world.sales, world.skus)
+    with mlflow.start_run():
+        log_predictor_model(predictor, world.sales.head(60), "elastic-sku-predictor")
+    paths = {"sales": tmp_path / "sales.parquet", "inv": tmp_path / "inventory.parquet"}
+    world.sales.to_parquet(paths["sales"], index=False)
+    world.inventory.to_parquet(paths["inv"], index=False)
+    return paths
+
+
+def test_spark_scoring_equals_pandas_scoring(
+    spark: Any, registered: dict[str, Path], tmp_path: Path
+) -> None:
+    common = ["score", "--model", "models:/elastic-sku-predictor/1"]
+    files = ["--sales", str(registered["sales"]), "--inventory", str(registered["inv"])]
+    pandas_out = tmp_path / "pandas.parquet"
+    spark_out = tmp_path / "spark.parquet"
+    assert main([*common, *files, "--output", str(pandas_out), "--chunk-size", "7"]) == 0
+    assert (
+        main(
+            [
+                *common,
+                *files,
+                "--output",
+                str(spark_out),
+                "--engine",
+                "spark",
+                "--spark-master",
+                "local[2]",
+                "--chunk-size",
+                "7",
+            ]
+        )
+        == 0
+    )
+    want = pd.read_parquet(pandas_out).sort_values("sku_id").reset_index(drop=True)
+    got = pd.read_parquet(spark_out).sort_values("sku_id").reset_index(drop=True)
+    assert len(got) == 30 and got["sku_id"].is_unique
+    pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-9)
+
+
+def test_spark_scoring_reports_a_contract_error_in_one_line(
+    spark: Any, registered: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = pd.read_parquet(registered["sales"])
+    bad.loc[bad.index[5], "y"] = -1.0
+    path = tmp_path / "bad.parquet"
+    bad.to_parquet(path, index=False)
+    out = tmp_path / "out.parquet"
+    code = main(
+        ["score", "--model", "models:/elastic-sku-predictor/1", "--sales", str(path),
+         "--output", str(out), "--engine", "spark", "--spark-master", "local[2]"]
+    )  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err.strip()
+    assert "'y' must be >= 0" in err and len(err.splitlines()) == 1
+    assert not out.exists()
