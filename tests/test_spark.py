@@ -10,6 +10,7 @@ import mlflow
 import pandas as pd
 import pytest
 
+from forecasting import tracking
 from forecasting.cli import main
 from forecasting.data.synthetic import generate_omnichannel
 from forecasting.demand.config import DemandConfig
@@ -35,6 +36,7 @@ def registered(tracking_uri: str, tmp_path: Path) -> dict[str, Path]:
     assert world.transactions is not None
     cfg = PredictorConfig(demand=DemandConfig(horizon=14, n_windows=2))
     predictor = ElasticSkuPredictor(cfg).fit(world.transactions, world.sales, world.skus)
+    tracking.configure(tracking_uri)  # earlier tests may have pointed mlflow elsewhere
     with mlflow.start_run():
         log_predictor_model(predictor, world.sales.head(60), "elastic-sku-predictor")
     paths = {"sales": tmp_path / "sales.parquet", "inv": tmp_path / "inventory.parquet"}

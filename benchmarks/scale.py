@@ -1,0 +1,287 @@
+"""Scale benchmark: `train-demand` on M5-shaped generator data and `score` of up to 10^5
+SKUs, wall time and peak memory of the whole process tree, pandas vs Spark.
+
+Parts (``--part``, default all):
+
+* ``train``: 30,490 SKU x channel series x 1,941 days (about 59 M rows, M5's shape) from
+  `generate_omnichannel`, written in blocks of SKUs to Parquet; ``forecasting train-demand
+  --freq D --horizon 28`` runs in a child process. Reference: plain statsforecast AutoETS
+  fitted and forecast on a random sample of series in this process, its series per second
+  scaled to every series (stated as such in the JSON).
+* ``score``: a predictor is trained on 2,000 SKUs and registered in a throw-away store;
+  ``forecasting score`` scores sales files of growing size (4 channels, 365 days per SKU),
+  each in a child process: SKUs per second and peak memory by size.
+* ``spark``: the same predictor scores 20,000 SKUs with ``--engine spark --spark-master
+  local[2]`` and with pandas on the same 2 cores.
+
+Run: python -m benchmarks.scale [--part train|score|spark] [--score-sizes 10000 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from benchmarks.common import RESULTS, write_result
+from forecasting.data.synthetic import generate_omnichannel
+
+CACHE = Path(os.environ.get("FORECASTING_BENCH_CACHE", Path(tempfile.gettempdir()) / "fc-bench"))
+M5_SERIES, M5_DAYS = 30_490, 1_941
+
+
+def write_world(
+    path: Path, n_series: int | None, n_skus: int | None, n_days: int, seed: int
+) -> dict[str, Any]:
+    """Generator data in blocks of 1,000 SKUs appended to one Parquet file (memory stays at
+    one block); SKU ids continue across blocks. Stops at ``n_series`` or ``n_skus``."""
+    if path.exists():
+        meta = pq.ParquetFile(path).metadata
+        return {"rows": meta.num_rows, "path": str(path), "cached": True}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    writer = None
+    series = skus = rows = 0
+    block = 0
+    inventory = []
+    while (n_series is None or series < n_series) and (n_skus is None or skus < n_skus):
+        world = generate_omnichannel(
+            n_skus=1000, n_days=n_days, seed=seed + block, transactions=False, id_width=7
+        )
+        sales, inv = world.sales, world.inventory
+        offset = block * 1000
+        new_ids = {
+            old: f"{int(old) + offset:07d}" for old in world.skus["sku_id"]
+        }  # unique across blocks
+        sales["sku_id"] = sales["sku_id"].map(new_ids)
+        inv["sku_id"] = inv["sku_id"].map(new_ids)
+        keys = sales[["sku_id", "channel"]].drop_duplicates()
+        if n_series is not None and series + len(keys) > n_series:
+            keys = keys.head(n_series - series)
+            sales = sales.merge(keys, on=["sku_id", "channel"])
+            inv = inv.merge(keys, on=["sku_id", "channel"])
+        if n_skus is not None and skus + sales["sku_id"].nunique() > n_skus:
+            keep = sorted(sales["sku_id"].unique())[: n_skus - skus]
+            sales = sales[sales["sku_id"].isin(keep)]
+            inv = inv[inv["sku_id"].isin(keep)]
+        table = pa.Table.from_pandas(sales, preserve_index=False)
+        table = table.cast(
+            pa.schema(
+                [
+                    pa.field(f.name, pa.timestamp("us") if f.name == "ds" else f.type)
+                    for f in table.schema
+                ]
+            )
+        )
+        if writer is None:
+            writer = pq.ParquetWriter(tmp, table.schema)
+        writer.write_table(table)
+        inventory.append(inv)
+        series += sales.groupby(["sku_id", "channel"]).ngroups
+        skus += sales["sku_id"].nunique()
+        rows += len(sales)
+        block += 1
+    assert writer is not None
+    writer.close()
+    tmp.rename(path)
+    inv_all = pd.concat(inventory, ignore_index=True)
+    inv_all["ds"] = inv_all["ds"].astype("datetime64[us]")
+    inv_all.to_parquet(path.with_name(path.stem + "_inventory.parquet"), index=False)
+    return {"rows": rows, "series": series, "skus": skus, "path": str(path), "cached": False}
+
+
+def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``cmd``; wall time and peak RSS of its whole process tree (polled every 0.2 s)."""
+    import psutil
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parent = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            procs = [parent, *parent.children(recursive=True)]
+            rss = sum(p.memory_info().rss for p in procs if p.is_running())
+            peak = max(peak, rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{err[-3000:]}")
+    return {
+        "seconds": round(seconds, 1),
+        "peak_rss_mib": round(peak / 2**20, 1),
+        "stdout": out.strip().splitlines()[-3:],
+    }
+
+
+def autoets_reference(path: Path, n_sample: int, seed: int) -> dict[str, Any]:
+    """Plain AutoETS (season 7) fit + 28-day forecast on a random sample of series."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoETS
+
+    df = pd.read_parquet(path, columns=["sku_id", "channel", "ds", "y"])
+    keys = df[["sku_id", "channel"]].drop_duplicates()
+    pick = keys.sample(n=min(n_sample, len(keys)), random_state=seed)
+    df = df.merge(pick, on=["sku_id", "channel"])
+    df["unique_id"] = df["sku_id"] + "|" + df["channel"]
+    sf = StatsForecast(models=[AutoETS(season_length=7)], freq="D", n_jobs=2)
+    start = time.perf_counter()
+    sf.forecast(df=df[["unique_id", "ds", "y"]], h=28)
+    seconds = time.perf_counter() - start
+    return {
+        "sample_series": len(pick),
+        "seconds_sample": round(seconds, 1),
+        "series_per_second": round(len(pick) / seconds, 2),
+    }
+
+
+def part_train(seed: int, n_sample: int) -> dict[str, Any]:
+    data = CACHE / "m5_shape.parquet"
+    world = write_world(data, M5_SERIES, None, M5_DAYS, seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [
+            sys.executable, "-m", "forecasting.cli", "--quiet", "train-demand",
+            "--sales", str(data), "--freq", "D", "--horizon", "28",
+            "--forecast-out", str(Path(tmp) / "forecast.parquet"),
+            "--tracking-uri", f"sqlite:///{tmp}/mlflow.db", "--no-register",
+        ]  # fmt: skip
+        run = run_measured(cmd)
+    ref = autoets_reference(data, n_sample, seed)
+    ours = M5_SERIES / run["seconds"]
+    return {
+        "data": {**world, "series": M5_SERIES, "days": M5_DAYS},
+        "train_demand": {**run, "series_per_second": round(ours, 2)},
+        "autoets_reference": {
+            **ref,
+            "note": "measured on a random sample in the same run, scaled to every series",
+            "scaled_seconds_all_series": round(M5_SERIES / ref["series_per_second"], 1),
+        },
+        "speedup_vs_autoets": round(ours / ref["series_per_second"], 2),
+        "targets": {"seconds_max": 1200, "peak_rss_mib_max": 12 * 1024, "speedup_min": 5},
+    }
+
+
+def _register_predictor(store: Path, seed: int) -> str:
+    """Train on 2,000 SKUs and register; returns the tracking URI."""
+    import mlflow
+
+    from forecasting.demand.config import LOCAL_MODELS, DemandConfig
+    from forecasting.predictor import ElasticSkuPredictor, PredictorConfig
+    from forecasting.tracking.models import log_predictor_model
+
+    uri = f"sqlite:///{store}/mlflow.db"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    world = generate_omnichannel(n_skus=2000, n_days=365, seed=seed)
+    assert world.transactions is not None
+    local = tuple(m for m in LOCAL_MODELS if m != "AutoETS")
+    cfg = PredictorConfig(demand=DemandConfig(horizon=28, local_models=local))
+    predictor = ElasticSkuPredictor(cfg).fit(world.transactions, world.sales, world.skus)
+    with mlflow.start_run():
+        log_predictor_model(predictor, world.sales.head(60), "elastic-sku-predictor")
+    return uri
+
+
+def _score_cmd(sales: Path, out: Path, uri: str, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "forecasting.cli", "--quiet", "score",
+        "--model", "models:/elastic-sku-predictor/1", "--sales", str(sales),
+        "--output", str(out), "--tracking-uri", uri, *extra,
+    ]  # fmt: skip
+
+
+def part_score(sizes: list[int], seed: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"by_size": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        uri = _register_predictor(Path(tmp), seed)
+        for n in sizes:
+            data = CACHE / f"score_{n}.parquet"
+            world = write_world(data, None, n, 365, seed + 10_000)
+            run = run_measured(_score_cmd(data, Path(tmp) / f"d{n}.parquet", uri))
+            out["by_size"].append(
+                {
+                    "skus": n,
+                    "rows": world["rows"],
+                    **run,
+                    "skus_per_second": round(n / run["seconds"], 1),
+                }
+            )
+    out["targets"] = {"skus_per_second_min": 1000, "memory": "flat in the number of SKUs"}
+    return out
+
+
+def part_spark(n: int, seed: int) -> dict[str, Any]:
+    data = CACHE / f"score_{n}.parquet"
+    write_world(data, None, n, 365, seed + 10_000)
+    with tempfile.TemporaryDirectory() as tmp:
+        uri = _register_predictor(Path(tmp), seed)
+        pandas_run = run_measured(_score_cmd(data, Path(tmp) / "p.parquet", uri))
+        spark_run = run_measured(
+            _score_cmd(
+                data,
+                Path(tmp) / "s.parquet",
+                uri,
+                "--engine",
+                "spark",
+                "--spark-master",
+                "local[2]",
+            )
+        )
+        same = pd.read_parquet(Path(tmp) / "p.parquet").sort_values("sku_id")
+        other = pd.read_parquet(Path(tmp) / "s.parquet").sort_values("sku_id")
+        equal = bool(
+            np.array_equal(same["stocking"].to_numpy(), other["stocking"].to_numpy())
+            and np.allclose(same["forecast_units"].to_numpy(), other["forecast_units"].to_numpy())
+        )
+    return {
+        "skus": n,
+        "pandas": pandas_run,
+        "spark_local_2": spark_run,
+        "spark_over_pandas": round(spark_run["seconds"] / pandas_run["seconds"], 2),
+        "same_decisions": equal,
+        "target": {"spark_over_pandas_max": 1.5},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--part", choices=["train", "score", "spark", "all"], default="all")
+    parser.add_argument("--score-sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--spark-skus", type=int, default=20_000)
+    parser.add_argument("--autoets-sample", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    result: dict[str, Any] = {}
+    previous = RESULTS / "scale.json"
+    if previous.exists() and args.part != "all":  # parts run separately add up in one file
+        import json
+
+        result = {
+            k: v
+            for k, v in json.loads(previous.read_text()).items()
+            if k in ("train", "score", "spark")
+        }
+    if args.part in ("score", "all"):
+        result["score"] = part_score(args.score_sizes, args.seed)
+    if args.part in ("spark", "all"):
+        result["spark"] = part_spark(args.spark_skus, args.seed)
+    if args.part in ("train", "all"):
+        result["train"] = part_train(args.seed, args.autoets_sample)
+    print(write_result("scale", result))
+
+
+if __name__ == "__main__":
+    main()
