@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-lightgbm", action="store_true", help="local statsforecast models only")
     p.add_argument("--no-register", action="store_true", help="log the run, do not register")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _engine_arguments(p)
     p.set_defaults(handler=_train_demand)
 
     p = sub.add_parser(
@@ -242,15 +243,30 @@ def _train_demand(args: argparse.Namespace) -> int:
         selection_metric=args.selection_metric,
         seed=args.seed,
     )
-    sales = read_table(args.sales, SALES)
+    engine = None
+    if args.engine == "spark":
+        from forecasting.spark import read_parquet, spark_session
+
+        for path in (args.sales, args.forecast_out):
+            if path and table_format(path) != "parquet":
+                raise ForecastingError(f"--engine spark reads and writes Parquet, not {path}")
+        engine = spark_session(args.spark_master, "forecasting-train-demand")
+        sales = read_parquet(engine, args.sales, SALES)
+    else:
+        sales = read_table(args.sales, SALES)
     result = train_demand(
         sales,
         cfg,
         tracking_uri=args.tracking_uri,
         register=not args.no_register,
         source=str(args.sales),
+        engine=engine,
     )
-    if args.forecast_out:
+    if args.forecast_out and engine is not None:
+        from forecasting.spark import write_parquet
+
+        write_parquet(engine, result.forecast[forecast_columns(cfg)], args.forecast_out)
+    elif args.forecast_out:
         write_table(result.forecast[forecast_columns(cfg)], args.forecast_out)
     final = result.backtest_summary
     final = final[(final["model"] == "forecast") & (final["demand_class"] == "all")]

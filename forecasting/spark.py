@@ -140,6 +140,28 @@ def score_spark(
     return n_skus
 
 
+def read_parquet(spark: Any, path: str, contract: Any) -> pd.DataFrame:
+    """A contract table read by Spark, collected to the driver and validated."""
+    from forecasting.data.contracts import validate
+
+    try:
+        df = _timestamps(spark.read.parquet(path), ("ds", "ts")).toPandas()
+    except Exception as exc:
+        reason = _worker_error(exc)
+        raise ForecastingError(f"{path}: Spark cannot read it as Parquet: {reason}") from None
+    return validate(df, contract, path)
+
+
+def write_parquet(spark: Any, df: pd.DataFrame, path: str) -> None:
+    """Spark writes ``df`` as a Parquet folder at ``path`` (temporary name, then renamed)."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    spark.createDataFrame(df).write.parquet(str(tmp))
+    if target.exists():
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    tmp.rename(target)
+
+
 def _timestamps(df: Any, columns: tuple[str, ...]) -> Any:
     """Nanosecond timestamps read as longs (pandas' Parquet) back to timestamps."""
     from pyspark.sql import functions as F

@@ -14,6 +14,7 @@ from forecasting import tracking
 from forecasting.cli import main
 from forecasting.data.synthetic import generate_omnichannel
 from forecasting.demand.config import DemandConfig
+from forecasting.demand.forecaster import DemandForecaster
 from forecasting.predictor import ElasticSkuPredictor, PredictorConfig
 from forecasting.tracking.models import log_predictor_model
 
@@ -92,3 +93,42 @@ def test_spark_scoring_reports_a_contract_error_in_one_line(
     err = capsys.readouterr().err.strip()
     assert "'y' must be >= 0" in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_spark_train_demand_equals_pandas(spark: Any, tmp_path: Path) -> None:
+    world = generate_omnichannel(n_skus=12, n_days=150, seed=43, transactions=False)
+    cfg = DemandConfig(horizon=7, n_windows=2, lgb_n_estimators=50)
+    local = DemandForecaster(cfg).fit(world.sales)
+    distributed = DemandForecaster(cfg, engine=spark).fit(world.sales)
+    assert distributed.selection_ == local.selection_
+    cols = [c for c in local.cv_.columns if c not in ("demand_class",)]
+    pd.testing.assert_frame_equal(
+        distributed.cv_[cols].reset_index(drop=True),
+        local.cv_[cols].reset_index(drop=True),
+        check_dtype=False,
+        rtol=1e-4,
+        atol=1e-4,  # Spark returns the models' columns as float32
+    )
+    pd.testing.assert_frame_equal(
+        distributed.predict(all_models=True),
+        local.predict(all_models=True),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+
+
+def test_spark_train_demand_cli_writes_parquet_with_spark(
+    spark: Any, tracking_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = generate_omnichannel(n_skus=8, n_days=120, seed=44, transactions=False)
+    sales = tmp_path / "sales.parquet"
+    world.sales.to_parquet(sales, index=False)
+    out = tmp_path / "forecast.parquet"
+    args = ["train-demand", "--sales", str(sales), "--freq", "D", "--horizon", "7"]
+    spark_args = ["--engine", "spark", "--spark-master", "local[2]", "--no-register"]
+    assert main([*args, "--n-windows", "2", *spark_args, "--forecast-out", str(out)]) == 0
+    assert out.is_dir()  # a Parquet folder written by Spark
+    got = pd.read_parquet(out)
+    assert len(got) == 7 * world.sales.groupby(["sku_id", "channel"]).ngroups
+    assert got["sku_id"].str.len().eq(5).all()
+    assert "train-demand:" in capsys.readouterr().out

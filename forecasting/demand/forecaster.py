@@ -76,8 +76,9 @@ class DemandForecaster:
     lgb_: Any  # the fitted MLForecast (None when the selection does not use LightGBM)
     lgb_booster_: Any  # a LightGBM booster loaded from its file
 
-    def __init__(self, config: DemandConfig | None = None) -> None:
+    def __init__(self, config: DemandConfig | None = None, engine: Any = None) -> None:
         self.config = config or DemandConfig()
+        self.engine = engine  # None: pandas on this machine; a SparkSession: local models on Spark
 
     # --- sklearn-style parameters ----------------------------------------------------------
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -290,15 +291,15 @@ class DemandForecaster:
             if not names:
                 continue
             sf = _make_sf(cfg, names, with_tsb_grid=True, fallback=not can_forward)
-            with _quiet():
-                part = sf.cross_validation(
-                    df=data[["unique_id", "ds", "y"]],
-                    h=h,
-                    n_windows=nw,
-                    step_size=step,
-                    refit=not can_forward,
-                )
-            part = part.reset_index() if "unique_id" not in part.columns else part
+            part = self._run_local(
+                sf,
+                "cross_validation",
+                data[["unique_id", "ds", "y"]],
+                h=h,
+                n_windows=nw,
+                step_size=step,
+                refit=not can_forward,
+            )
             frames.append(part.set_index(["unique_id", "ds", "cutoff"]))
         cv = frames[0]
         for extra in frames[1:]:
@@ -348,9 +349,7 @@ class DemandForecaster:
         fc = _future_frame(keys["unique_id"].to_numpy(), end, cfg, h)
         if locals_needed and not panel.empty:
             sf = _make_sf(cfg, tuple(_base_name(m) for m in locals_needed), tsb_names=locals_needed)
-            with _quiet():
-                local = sf.forecast(df=panel[["unique_id", "ds", "y"]], h=h)
-            local = local.reset_index() if "unique_id" not in local.columns else local
+            local = self._run_local(sf, "forecast", panel[["unique_id", "ds", "y"]], h=h)
             fc = fc.merge(_fill_nan_models(local), on=["unique_id", "ds"], how="left")
         if LGB in needed and not panel.empty:
             fc = fc.merge(self._predict_lgb(panel, h), on=["unique_id", "ds"], how="left")
@@ -370,6 +369,24 @@ class DemandForecaster:
                     out[cand] = out[list(_members(cand))].mean(axis=1)
                     cols.append(cand)
         return out[cols].sort_values([*KEYS, "ds"]).reset_index(drop=True)
+
+    def _run_local(self, sf: Any, method: str, df: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
+        """statsforecast's ``forecast`` / ``cross_validation`` here, or on Spark through
+        fugue when an engine is set (same models, same numbers up to float32 rounding)."""
+        if self.engine is None:
+            with _quiet():
+                out = getattr(sf, method)(df=df, **kwargs)
+            return out.reset_index() if "unique_id" not in out.columns else out
+        out = getattr(sf, method)(df=self.engine.createDataFrame(df), **kwargs).toPandas()
+        for col in out.columns:
+            if col not in ("unique_id", "ds", "cutoff") and out[col].dtype == "float32":
+                out[col] = out[col].astype("float64")
+        for col in ("ds", "cutoff"):
+            if col in out.columns:
+                out[col] = pd.to_datetime(out[col]).astype("datetime64[ns]")
+        out["unique_id"] = out["unique_id"].astype(df["unique_id"].dtype)
+        order = [c for c in ("unique_id", "cutoff", "ds") if c in out.columns]
+        return out.sort_values(order).reset_index(drop=True)
 
     def _predict_lgb(self, panel: pd.DataFrame, h: int) -> pd.DataFrame:
         cfg = self.config

@@ -85,13 +85,15 @@ def train_demand(
     register: bool = True,
     registered_name: str = tracking.DEMAND_MODEL,
     source: str | None = None,
+    engine: Any = None,
 ) -> DemandResult:
-    """Fit the forecaster, backtest it, forecast, and log one MLflow run (and register it)."""
+    """Fit the forecaster, backtest it, forecast, and log one MLflow run (and register it).
+    ``engine``: a SparkSession runs the local models on Spark (`DemandForecaster`)."""
     import mlflow
 
     cfg = config or DemandConfig()
     sales = validate(sales, SALES, source or "<sales>")
-    model = DemandForecaster(cfg).fit(sales)
+    model = DemandForecaster(cfg, engine=engine).fit(sales)
     forecast = model.predict()
     per_series, summary = backtest_report(model, sales)
     classification = classify_demand(sales)
