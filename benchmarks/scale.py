@@ -274,12 +274,13 @@ def main() -> None:
             for k, v in json.loads(previous.read_text()).items()
             if k in ("train", "score", "spark")
         }
+    command = "python -m benchmarks.scale " + " ".join(sys.argv[1:])
     if args.part in ("score", "all"):
-        result["score"] = part_score(args.score_sizes, args.seed)
+        result["score"] = {**part_score(args.score_sizes, args.seed), "command": command}
     if args.part in ("spark", "all"):
-        result["spark"] = part_spark(args.spark_skus, args.seed)
+        result["spark"] = {**part_spark(args.spark_skus, args.seed), "command": command}
     if args.part in ("train", "all"):
-        result["train"] = part_train(args.seed, args.autoets_sample)
+        result["train"] = {**part_train(args.seed, args.autoets_sample), "command": command}
     print(write_result("scale", result))
 
 
