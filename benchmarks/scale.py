@@ -176,21 +176,18 @@ def part_train(seed: int, n_sample: int) -> dict[str, Any]:
 
 def _register_predictor(store: Path, seed: int) -> str:
     """Train on 2,000 SKUs and register; returns the tracking URI."""
-    import mlflow
-
+    from forecasting import tracking
     from forecasting.demand.config import LOCAL_MODELS, DemandConfig
     from forecasting.predictor import ElasticSkuPredictor, PredictorConfig
     from forecasting.tracking.models import log_predictor_model
 
     uri = f"sqlite:///{store}/mlflow.db"
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     world = generate_omnichannel(n_skus=2000, n_days=365, seed=seed)
     assert world.transactions is not None
     local = tuple(m for m in LOCAL_MODELS if m != "AutoETS")
     cfg = PredictorConfig(demand=DemandConfig(horizon=28, local_models=local))
     predictor = ElasticSkuPredictor(cfg).fit(world.transactions, world.sales, world.skus)
-    with mlflow.start_run():
+    with tracking.start_run("predictor", "scale-benchmark", tracking_uri=uri):
         log_predictor_model(predictor, world.sales.head(60), "elastic-sku-predictor")
     return uri
 

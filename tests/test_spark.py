@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import pandas as pd
 import pytest
 
@@ -37,8 +36,8 @@ def registered(tracking_uri: str, tmp_path: Path) -> dict[str, Path]:
     assert world.transactions is not None
     cfg = PredictorConfig(demand=DemandConfig(horizon=14, n_windows=2))
     predictor = ElasticSkuPredictor(cfg).fit(world.transactions, world.sales, world.skus)
-    tracking.configure(tracking_uri)  # earlier tests may have pointed mlflow elsewhere
-    with mlflow.start_run():
+    # the project's experiment keeps artifacts beside the test's store (not in ./mlruns)
+    with tracking.start_run("predictor", "spark-test", tracking_uri=tracking_uri):
         log_predictor_model(predictor, world.sales.head(60), "elastic-sku-predictor")
     paths = {"sales": tmp_path / "sales.parquet", "inv": tmp_path / "inventory.parquet"}
     world.sales.to_parquet(paths["sales"], index=False)

@@ -222,10 +222,10 @@ def simulate(
     )
     summary_rows, per_sku_parts, daily_parts = [], [], []
     weeks = n_periods * period_days / 7.0
+    demand_sku = np.bincount(sku_of, weights=d.sum(axis=1), minlength=len(skus))
+    trailing = demand_sku + prior
+    weekly = trailing / (weeks + prior_days / 7.0) if weeks + prior_days > 0 else trailing
     for policy, r in results.items():
-        demand_sku = np.bincount(sku_of, weights=d.sum(axis=1), minlength=len(skus))
-        trailing = demand_sku + prior
-        weekly = trailing / (weeks + prior_days / 7.0) if weeks + prior_days > 0 else trailing
         with np.errstate(divide="ignore", invalid="ignore"):
             cover = np.where(
                 weekly > 0, r["end_stock"] / weekly, np.where(r["end_stock"] > 0, np.inf, 0)
