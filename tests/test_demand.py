@@ -172,3 +172,36 @@ def test_history_shorter_than_lightgbm_warmup_falls_back_to_local_models() -> No
     assert not any("LightGBM" in members for members in model.selection_.values())
     fc = model.predict()
     assert np.isfinite(fc[["forecast", *QCOLS]].to_numpy()).all()
+
+
+def test_costly_models_are_fitted_and_selected_only_for_the_costly_classes(
+    small: SyntheticData, fitted: DemandForecaster
+) -> None:
+    classes = fitted.classes_.set_index("unique_id")["demand_class"]
+    cv = fitted.cv_.assign(cls=fitted.cv_["unique_id"].map(classes))
+    costly = cv["cls"].isin(FAST.costly_classes)
+    assert costly.any() and (~costly).any()  # the fixture has both kinds
+    assert cv.loc[costly, "AutoETS"].notna().all()
+    assert cv.loc[~costly, "AutoETS"].isna().all()  # never fitted there
+    for cls in ("intermittent", "lumpy"):
+        assert not any("AutoETS" in m for m in fitted.selection_[cls])
+    fc = fitted.predict()
+    assert np.isfinite(fc["forecast"]).all()
+
+
+def test_backtest_forecasts_ignore_history_older_than_the_window(small: SyntheticData) -> None:
+    """With ``history`` set, the models learn from the latest periods only: doubling every
+    sale older than the window changes none of the candidates' backtest forecasts."""
+    cfg = FAST.with_(local_models=("SeasonalNaive", "CrostonSBA", "TSB"), history=30)
+    sales = small.sales
+    # first backtest cutoff minus the window and LightGBM's feature warm-up (lag 7 + 90)
+    first_cutoff = sales["ds"].max() - pd.Timedelta(days=14 * cfg.n_windows)
+    old = sales["ds"] <= first_cutoff - pd.Timedelta(days=30 + 97)
+    assert old.mean() > 0.1
+    changed = sales.assign(y=np.where(old, sales["y"] * 2, sales["y"]))
+    a = DemandForecaster(cfg).fit(sales).cv_
+    b = DemandForecaster(cfg).fit(changed).cv_
+    models = ["SeasonalNaive", "CrostonSBA", "TSB_d0.1_p0.1", "LightGBM"]
+    pd.testing.assert_frame_equal(a[["unique_id", "ds", *models]], b[["unique_id", "ds", *models]])
+    full = DemandForecaster(cfg.with_(history=0)).fit(changed).cv_
+    assert not np.allclose(full["CrostonSBA"], b["CrostonSBA"])  # the window made the change

@@ -140,13 +140,19 @@ def validate(
             "rename or add them",
             column=", ".join(missing),
         )
-    out = df.reset_index(drop=True).copy()
+    # shallow: converted columns are assigned, never written into the caller's arrays
+    out = (
+        df.reset_index(drop=True)
+        if not isinstance(df.index, pd.RangeIndex) or df.index.start != 0
+        else df.copy(deep=False)
+    )
+    codes: dict[str, np.ndarray] = {}  # integer codes of the ID columns, for the key check
     for col in contract.columns:
         if col.name in out.columns:
-            out[col.name] = _convert(out, col, contract, src, line_numbers)
+            out[col.name] = _convert(out, col, contract, src, line_numbers, codes)
     key = [k for k in contract.key if k in out.columns]
     if key:
-        dup = out.duplicated(key, keep=False).to_numpy()
+        dup = _duplicated(out, key, codes)
         if dup.any():
             raise DataContractError(
                 src,
@@ -158,11 +164,53 @@ def validate(
     return out
 
 
+def _duplicated(df: pd.DataFrame, key: list[str], codes: dict[str, np.ndarray]) -> np.ndarray:
+    """Rows whose ``key`` repeats, on integer codes (IDs hashed once, dates as integers)."""
+    columns = [
+        codes[k]
+        if k in codes
+        else df[k].to_numpy().view("int64")
+        if pd.api.types.is_datetime64_any_dtype(df[k])
+        else pd.factorize(df[k])[0]
+        for k in key
+    ]
+    if _strictly_increasing(columns):  # the usual sorted table: no hashing needed
+        return np.zeros(len(df), dtype=bool)
+    combined = np.zeros(len(df), dtype=np.int64)
+    size = 1
+    for k in key:
+        code = codes[k] if k in codes else pd.factorize(df[k])[0]
+        n = int(code.max()) + 2 if len(code) else 1  # -1 (null) included
+        if size * n >= 2**62:  # too many combinations for one integer: hash the columns
+            parts = {c: codes[c] if c in codes else pd.factorize(df[c])[0] for c in key}
+            return pd.DataFrame(parts).duplicated(keep=False).to_numpy()
+        combined = combined * n + (code + 1)
+        size *= n
+    return pd.Series(combined).duplicated(keep=False).to_numpy()
+
+
+def _strictly_increasing(columns: list[np.ndarray]) -> bool:
+    """Whether the rows' tuples of ``columns`` are in strictly increasing lexicographic order."""
+    if len(columns[0]) < 2:
+        return True
+    after = np.zeros(len(columns[0]) - 1, dtype=bool)  # row i+1 > row i, decided so far
+    tied = np.ones(len(columns[0]) - 1, dtype=bool)
+    for c in columns:
+        after |= tied & (c[1:] > c[:-1])
+        tied &= c[1:] == c[:-1]
+    return bool(after.all())
+
+
 def _convert(
-    df: pd.DataFrame, col: Column, contract: TableContract, src: str, line_numbers: bool
+    df: pd.DataFrame,
+    col: Column,
+    contract: TableContract,
+    src: str,
+    line_numbers: bool,
+    codes: dict[str, np.ndarray],
 ) -> pd.Series:
     s = df[col.name]
-    null = s.isna().to_numpy()
+    null = s.isna().to_numpy() if col.kind != "id" else np.zeros(0, dtype=bool)
     ident = [c for c in (contract.display or contract.key) if c in df.columns and c != col.name]
     shown = [*ident[:3], col.name]
 
@@ -177,8 +225,12 @@ def _convert(
 
     if col.kind == "id":
         out = _as_text(s)
+        # checked on the distinct values: one hash pass instead of a string operation per row
+        code, uniques = pd.factorize(out)
+        codes[col.name] = code
         if col.required:
-            bad = null | (out.str.strip() == "").to_numpy(dtype=bool, na_value=True)
+            blank = np.array([str(u).strip() == "" for u in uniques], dtype=bool)
+            bad = (code < 0) | np.append(blank, True)[code]
             if bad.any():
                 raise fail(bad, "have an empty ID", f"every row needs a '{col.name}'")
         return out
@@ -198,10 +250,10 @@ def _convert(
             )
         if col.required and null.any():
             raise fail(null, "have no date", f"every row needs a '{col.name}'")
-        return out.astype("datetime64[ns]")
+        return out.astype("datetime64[ns]", copy=False)
     # number / flag
     if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
-        num = s.astype("float64")
+        num = s.astype("float64", copy=False)
     else:
         num = pd.to_numeric(s, errors="coerce").astype("float64")
     bad = num.isna().to_numpy() & ~null

@@ -54,7 +54,9 @@ def classify_demand(
     df = sales[[*keys, "ds", "y"]].copy()
     if has_price:
         price = sales["price"].astype("float64")
-        price = price.fillna(price.groupby([sales[k] for k in keys]).transform("mean"))
+        price = price.fillna(
+            price.groupby([sales[k] for k in keys], observed=True).transform("mean")
+        )
         df["revenue"] = (sales["y"] * price.fillna(0.0)).to_numpy()
     else:
         df["revenue"] = sales["y"].to_numpy(dtype="float64")

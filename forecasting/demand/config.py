@@ -19,6 +19,12 @@ LOCAL_MODELS = ("AutoETS", "SeasonalNaive", "CrostonSBA", "TSB", "IMAPA", "ADIDA
 DEFAULT_LAGS = {"D": (7, 14, 21, 28), "W": (1, 2, 3, 4, 8, 13, 26, 52), "M": (1, 2, 3, 6, 12)}
 DEFAULT_WINDOWS = {"D": (7, 28, 90), "W": (4, 13, 26), "M": (3, 6, 12)}
 DATE_FEATURES = {"D": ("dayofweek", "month", "day"), "W": ("month", "week"), "M": ("month",)}
+#: Periods of recent history the local models and LightGBM learn from, by frequency (None:
+#: all). A year of days is 5x less work than M5's five years, with the same forecasts for
+#: models whose memory is weeks; three years of weeks keep two full yearly seasons.
+DEFAULT_HISTORY = {"D": 364, "W": 156, "M": None}
+#: Models that cost far more per series than the rest: fitted only on the classes below.
+COSTLY_MODELS = ("AutoETS",)
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,12 @@ class DemandConfig:
     step_size: int | None = None  # default: the horizon (windows do not overlap)
     season_length: int | None = None  # default by frequency (SEASON_LENGTH)
     local_models: tuple[str, ...] = LOCAL_MODELS
+    # demand classes whose series get the costly models (COSTLY_MODELS); the others, mostly
+    # intermittent series where exponential smoothing rarely wins, are spared the fits
+    costly_classes: tuple[str, ...] = ("smooth", "erratic")
+    # periods of the latest history the local models / LightGBM fit on, per backtest window
+    # and at the end (None: by frequency, DEFAULT_HISTORY; 0: all of it)
+    history: int | None = None
     tsb_grid: tuple[tuple[float, float], ...] = ((0.1, 0.1), (0.2, 0.05), (0.05, 0.2))
     use_lightgbm: bool = True
     lags: tuple[int, ...] | None = None  # default by frequency (DEFAULT_LAGS)
@@ -63,6 +75,8 @@ class DemandConfig:
         unknown = set(self.local_models) - set(LOCAL_MODELS)
         if unknown:
             raise ValueError(f"unknown local models {sorted(unknown)}; known: {LOCAL_MODELS}")
+        if self.history is not None and self.history < 0:
+            raise ValueError("history is a number of periods >= 0 (0: all)")
         if self.selection_metric not in ("rmsse", "mase"):
             raise ValueError("selection_metric is 'rmsse' or 'mase'")
         if any(not 0 < lv < 100 for lv in self.levels):
@@ -79,6 +93,13 @@ class DemandConfig:
     @property
     def step(self) -> int:
         return self.step_size or self.horizon
+
+    @property
+    def history_periods(self) -> int | None:
+        """Periods of history the models fit on (None: all)."""
+        if self.history is None:
+            return DEFAULT_HISTORY[self.freq]
+        return self.history or None
 
     @property
     def lag_list(self) -> tuple[int, ...]:
@@ -108,7 +129,7 @@ class DemandConfig:
     @classmethod
     def from_json(cls, text: str) -> DemandConfig:
         raw = json.loads(text)
-        for key in ("levels", "local_models", "lags", "windows"):
+        for key in ("levels", "local_models", "lags", "windows", "costly_classes"):
             if raw.get(key) is not None:
                 raw[key] = tuple(raw[key])
         raw["tsb_grid"] = tuple(tuple(p) for p in raw.get("tsb_grid", ()))

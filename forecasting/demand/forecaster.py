@@ -24,7 +24,7 @@ import pandas as pd
 from forecasting.data.aggregate import period_start
 from forecasting.data.contracts import SALES, validate
 from forecasting.demand.classification import DEMAND_CLASSES, NO_DEMAND, classify_demand
-from forecasting.demand.config import DATE_FEATURES, DemandConfig
+from forecasting.demand.config import COSTLY_MODELS, DATE_FEATURES, DemandConfig
 from forecasting.errors import ForecastingError, ShortHistoryWarning
 
 log = logging.getLogger(__name__)
@@ -151,12 +151,7 @@ class DemandForecaster:
             new.cv_ = new._held_out_quantiles(cv, self.scales_, self.keys_)
         if new.lgb_ is None and _uses_lgb(new.selection_):
             if cfg.use_lightgbm and _lgb_trainable(self.panel_, cfg):
-                new.lgb_ = _make_mlf(cfg, self.panel_)
-                with _quiet():
-                    new.lgb_.fit(
-                        _lgb_frame(self.panel_, self.exog_, self.statics_),
-                        static_features=self.statics_,
-                    )
+                new.lgb_ = self._fit_lgb(self.panel_)
             else:
                 raise ForecastingError("the new selection needs LightGBM, which cannot train")
         return new
@@ -241,17 +236,23 @@ class DemandForecaster:
         self.scales_ = scales
         if cfg.use_lightgbm and _uses_lgb(self.selection_) and _lgb_trainable(panel, cfg):
             t = time.perf_counter()
-            self.lgb_ = _make_mlf(cfg, panel)
-            with _quiet():
-                self.lgb_.fit(
-                    _lgb_frame(panel, self.exog_, self.statics_), static_features=self.statics_
-                )
+            self.lgb_ = self._fit_lgb(panel)
             timings["lightgbm_fit"] = round(time.perf_counter() - t, 2)
         else:
             self.lgb_ = None
         self.lgb_booster_ = None
         self.timings_ = timings
         self.n_series_ = len(keys)
+
+    def _fit_lgb(self, panel: pd.DataFrame) -> Any:
+        """The global LightGBM on the latest history (`DemandConfig.history`) of the panel."""
+        cfg = self.config
+        hist = cfg.history_periods
+        data = _latest(panel, hist + _warmup(cfg), cfg) if hist else panel
+        mlf = _make_mlf(cfg, data)
+        with _quiet():
+            mlf.fit(_lgb_frame(data, self.exog_, self.statics_), static_features=self.statics_)
+        return mlf
 
     def _cross_validate(
         self, panel: pd.DataFrame, timings: dict[str, float]
@@ -282,36 +283,49 @@ class DemandForecaster:
         if data.empty:
             return pd.DataFrame(columns=["unique_id", "ds", "cutoff", "y"]), scales, 0
         t = time.perf_counter()
+        hist = cfg.history_periods
+        holdout = h + step * (nw - 1)
+        local_data = _latest(data, hist + holdout, cfg) if hist else data
+        costly_ids = self.classes_.loc[
+            self.classes_["demand_class"].isin(cfg.costly_classes), "unique_id"
+        ]
         # AutoETS and SeasonalNaive support refit=False (fit once, then forward the state);
-        # the intermittent-demand models are cheap and are refit at every window.
-        forward = tuple(m for m in cfg.local_models if m in FORWARD_MODELS)
-        refit = tuple(m for m in cfg.local_models if m not in FORWARD_MODELS)
+        # the intermittent-demand models are cheap and are refit at every window; the costly
+        # models run on the series of the costly classes only
         frames = []
-        for names, can_forward in ((forward, True), (refit, False)):
-            if not names:
+        for names, can_forward, subset in _cv_groups(cfg):
+            rows = local_data["unique_id"].isin(costly_ids) if subset else slice(None)
+            part_data = local_data.loc[rows, ["unique_id", "ds", "y"]]
+            if not names or part_data.empty:
                 continue
             sf = _make_sf(cfg, names, with_tsb_grid=True, fallback=not can_forward)
             part = self._run_local(
                 sf,
                 "cross_validation",
-                data[["unique_id", "ds", "y"]],
+                part_data,
                 h=h,
                 n_windows=nw,
                 step_size=step,
                 refit=not can_forward,
             )
             frames.append(part.set_index(["unique_id", "ds", "cutoff"]))
-        cv = frames[0]
+        if not frames:
+            return pd.DataFrame(columns=["unique_id", "ds", "cutoff", "y"]), scales, 0
+        cv = frames[0]  # the groups over every series come first
         for extra in frames[1:]:
-            cv = cv.join(extra.drop(columns="y"))
+            cv = cv.join(extra.drop(columns="y"), how="left")
         cv = _fill_nan_models(cv.reset_index())
+        spared = ~cv["unique_id"].isin(costly_ids).to_numpy()
+        for name in [c for c in cv.columns if c in COSTLY_MODELS]:
+            cv.loc[spared, name] = np.nan  # not fitted there: no score, never selected there
         timings["local_cv"] = round(time.perf_counter() - t, 2)
-        if cfg.use_lightgbm and _lgb_trainable(data, cfg, windows=nw):
+        lgb_data = _latest(data, hist + _warmup(cfg) + holdout, cfg) if hist else data
+        if cfg.use_lightgbm and _lgb_trainable(lgb_data, cfg, windows=nw):
             t = time.perf_counter()
-            mlf = _make_mlf(cfg, data)
+            mlf = _make_mlf(cfg, lgb_data)
             with _quiet():
                 lcv = mlf.cross_validation(
-                    _lgb_frame(data, _exog_columns(data), self.statics_),
+                    _lgb_frame(lgb_data, _exog_columns(data), self.statics_),
                     n_windows=nw,
                     h=h,
                     step_size=step,
@@ -348,9 +362,9 @@ class DemandForecaster:
         locals_needed = [m for m in needed if m != LGB]
         fc = _future_frame(keys["unique_id"].to_numpy(), end, cfg, h)
         if locals_needed and not panel.empty:
-            sf = _make_sf(cfg, tuple(_base_name(m) for m in locals_needed), tsb_names=locals_needed)
-            local = self._run_local(sf, "forecast", panel[["unique_id", "ds", "y"]], h=h)
-            fc = fc.merge(_fill_nan_models(local), on=["unique_id", "ds"], how="left")
+            local = self._local_forecasts(panel, cls_of, locals_needed, h, all_models)
+            if local is not None:
+                fc = fc.merge(local, on=["unique_id", "ds"], how="left")
         if LGB in needed and not panel.empty:
             fc = fc.merge(self._predict_lgb(panel, h), on=["unique_id", "ds"], how="left")
         fc["demand_class"] = fc["unique_id"].map(cls_of).fillna(NO_DEMAND).to_numpy()
@@ -369,6 +383,40 @@ class DemandForecaster:
                     out[cand] = out[list(_members(cand))].mean(axis=1)
                     cols.append(cand)
         return out[cols].sort_values([*KEYS, "ds"]).reset_index(drop=True)
+
+    def _local_forecasts(
+        self,
+        panel: pd.DataFrame,
+        cls_of: pd.Series,
+        models: list[str],
+        h: int,
+        all_models: bool,
+    ) -> pd.DataFrame | None:
+        """Forecasts of the local ``models``, each fitted on the latest history of the series
+        whose class uses it (every series for ``all_models``; costly models only on the
+        costly classes and those that select them); one statsforecast run per set of
+        classes."""
+        cfg = self.config
+        hist = cfg.history_periods
+        data = _latest(panel, hist, cfg) if hist else panel
+        by_classes: dict[frozenset[str], list[str]] = {}
+        for m in models:
+            using = {c for c, sel in self.selection_.items() if m in sel and c != "_default"}
+            if all_models:
+                using |= set(cfg.costly_classes) if m in COSTLY_MODELS else set(DEMAND_CLASSES)
+            by_classes.setdefault(frozenset(using), []).append(m)
+        frames = []
+        for classes, names in by_classes.items():
+            ids = cls_of.index[cls_of.isin(classes)]
+            part = data.loc[data["unique_id"].isin(ids), ["unique_id", "ds", "y"]]
+            if part.empty:
+                continue
+            sf = _make_sf(cfg, tuple(_base_name(m) for m in names), tsb_names=names)
+            out = self._run_local(sf, "forecast", part, h=h)
+            frames.append(_fill_nan_models(out).set_index(["unique_id", "ds"]))
+        if not frames:
+            return None
+        return _fill_nan_models(pd.concat(frames, axis=1).reset_index())
 
     def _run_local(self, sf: Any, method: str, df: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
         """statsforecast's ``forecast`` / ``cross_validation`` here, or on Spark through
@@ -469,8 +517,19 @@ def prepare_panel(
     """
     from utilsforecast.preprocessing import fill_gaps
 
-    df = pd.DataFrame({"sku_id": sales["sku_id"], "channel": sales["channel"]})
-    df["ds"] = period_start(sales["ds"], config.freq)
+    # IDs are hashed once (factorize); everything after works on integer codes
+    sku_code, sku_names = pd.factorize(sales["sku_id"], sort=True)
+    ch_code, ch_names = pd.factorize(sales["channel"], sort=True)
+    pair = sku_code.astype(np.int64) * len(ch_names) + ch_code
+    uid, pairs = pd.factorize(pair, sort=True)  # unique_id in (sku_id, channel) order
+    keys = pd.DataFrame(
+        {
+            "unique_id": np.arange(len(pairs)),
+            "sku_id": np.asarray(sku_names, dtype=object)[pairs // len(ch_names)],
+            "channel": np.asarray(ch_names, dtype=object)[pairs % len(ch_names)],
+        }
+    )
+    df = pd.DataFrame({"unique_id": uid, "ds": period_start(sales["ds"], config.freq)})
     df["y"] = sales["y"].to_numpy(dtype="float64")
     has_price = "price" in sales.columns and sales["price"].notna().any()
     has_promo = "promo" in sales.columns and sales["promo"].notna().any()
@@ -481,28 +540,30 @@ def prepare_panel(
     if has_promo:
         df["promo"] = sales["promo"].astype("float64").to_numpy()
         agg["promo"] = "max"
-    codes = df.groupby(KEYS, sort=True, observed=True).ngroup().to_numpy()
-    df.insert(0, "unique_id", codes)
-    keys = (
-        df[["unique_id", *KEYS]]
-        .drop_duplicates("unique_id")
-        .sort_values("unique_id")
-        .reset_index(drop=True)
-    )
-    if df.duplicated(["unique_id", "ds"]).any():  # finer grain than freq: sum into periods
-        df = df.groupby(["unique_id", "ds"], sort=False).agg(agg).reset_index()
-    else:
-        df = df.drop(columns=KEYS)
+    if not _strictly_increasing(df["unique_id"].to_numpy(), df["ds"].to_numpy()):
+        df = df.iloc[np.lexsort((df["ds"].to_numpy(), df["unique_id"].to_numpy()))]
+        df = df.reset_index(drop=True)
+        ids, ds = df["unique_id"].to_numpy(), df["ds"].to_numpy()
+        if ((ids[1:] == ids[:-1]) & (ds[1:] == ds[:-1])).any():  # finer than freq: sum
+            df = df.groupby(["unique_id", "ds"], sort=True).agg(agg).reset_index()
     end = df["ds"].max()
     first = df.loc[df["y"] > 0].groupby("unique_id")["ds"].min()
-    df = df[df["ds"] >= df["unique_id"].map(first)]  # drops series without a sale too
+    # from each series' first sale (drops series without a sale too)
+    start = df["unique_id"].map(first).to_numpy()
+    df = df[df["ds"].to_numpy() >= start].reset_index(drop=True)
     if df.empty:
         return _empty_panel(), keys, end
-    df = fill_gaps(
-        df, freq=config.pandas_freq, start="per_serie", end=end, id_col="unique_id", time_col="ds"
-    )
-    df["y"] = df["y"].fillna(0.0)
-    df = df.sort_values(["unique_id", "ds"]).reset_index(drop=True)
+    if not _complete(df, end, config):
+        df = fill_gaps(
+            df,
+            freq=config.pandas_freq,
+            start="per_serie",
+            end=end,
+            id_col="unique_id",
+            time_col="ds",
+        )
+        df["y"] = df["y"].fillna(0.0)
+        df = df.sort_values(["unique_id", "ds"]).reset_index(drop=True)
     if has_price:
         grouped = df.groupby("unique_id", sort=False)["price"]
         price = grouped.ffill().fillna(grouped.bfill())
@@ -511,13 +572,33 @@ def prepare_panel(
         df = df.drop(columns="price")
     if has_promo:
         df["promo"] = df["promo"].fillna(0.0).astype("float32")
-    channel = keys.set_index("unique_id")["channel"]
-    sku = keys.set_index("unique_id")["sku_id"]
-    df["sku"] = pd.Categorical(df["unique_id"].map(sku), categories=sorted(sku.unique()))
-    df["channel"] = pd.Categorical(
-        df["unique_id"].map(channel), categories=sorted(channel.unique())
+    ids = df["unique_id"].to_numpy()
+    df["sku"] = pd.Categorical.from_codes(
+        (pairs // len(ch_names))[ids], categories=pd.Index(sku_names, dtype=object)
+    )
+    df["channel"] = pd.Categorical.from_codes(
+        (pairs % len(ch_names))[ids], categories=pd.Index(ch_names, dtype=object)
     )
     return df, keys, end
+
+
+def _strictly_increasing(ids: np.ndarray, ds: np.ndarray) -> bool:
+    """Rows sorted by (series, period) without repeats."""
+    if len(ids) < 2:
+        return True
+    return bool(np.all((ids[1:] > ids[:-1]) | ((ids[1:] == ids[:-1]) & (ds[1:] > ds[:-1]))))
+
+
+def _complete(df: pd.DataFrame, end: pd.Timestamp, config: DemandConfig) -> bool:
+    """Every series has one row per period from its first row to ``end`` (no gap to fill);
+    only decided for fixed-length periods (days, weeks)."""
+    if config.freq not in ("D", "W"):
+        return False
+    period_days = 1 if config.freq == "D" else 7
+    g = df.groupby("unique_id", sort=False)["ds"]
+    first, n = g.min(), g.size()
+    expected = (pd.Timestamp(end) - first).dt.days.to_numpy() // period_days + 1
+    return bool(np.array_equal(n.to_numpy(), expected))
 
 
 def _empty_panel() -> pd.DataFrame:
@@ -667,10 +748,35 @@ def _fill_nan_models(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _cv_groups(cfg: DemandConfig) -> list[tuple[tuple[str, ...], bool, bool]]:
+    """(models, forward the state instead of refitting, costly classes only) per
+    statsforecast run of the backtest; the runs over every series first."""
+    groups = []
+    for forward in (True, False):
+        names = [m for m in cfg.local_models if (m in FORWARD_MODELS) == forward]
+        groups.append((tuple(m for m in names if m not in COSTLY_MODELS), forward, False))
+        groups.append((tuple(m for m in names if m in COSTLY_MODELS), forward, True))
+    return sorted(groups, key=lambda g: g[2])
+
+
+def _latest(panel: pd.DataFrame, periods: int, cfg: DemandConfig) -> pd.DataFrame:
+    """The rows of the last ``periods`` periods of the data (every series ends at the data's
+    last period)."""
+    if panel.empty:
+        return panel
+    start = panel["ds"].max() - pd.tseries.frequencies.to_offset(cfg.pandas_freq) * periods
+    return panel[panel["ds"] > start]
+
+
+def _warmup(cfg: DemandConfig) -> int:
+    """Periods at the start of a series whose LightGBM features are not known yet."""
+    return max(max(cfg.lag_list), min(cfg.lag_list) + max(cfg.window_list))
+
+
 def _lgb_trainable(panel: pd.DataFrame, cfg: DemandConfig, windows: int = 0) -> bool:
     """Enough rows with every lag known (after holding out the backtest windows) to train."""
     lengths = panel.groupby("unique_id", sort=False).size()
-    warmup = max(max(cfg.lag_list), min(cfg.lag_list) + max(cfg.window_list))  # NaN features
+    warmup = _warmup(cfg)  # NaN features
     usable = (lengths - warmup - windows * cfg.step).clip(lower=0).sum()
     return bool(usable >= 100)
 

@@ -69,6 +69,7 @@ def plan(
     ``sku_id`` with optional ``unit_cost`` and ``repurchase_rate``. Stock comes from
     ``inventory`` or, when absent, from an ``on_hand`` column of the sales' last day.
     """
+    sales = _categorical_ids(sales)  # hashed once; every groupby below works on codes
     days = _period_days(forecast)
     per_day = forecast.assign(
         mean_daily=forecast["forecast"] / days,
@@ -77,7 +78,7 @@ def plan(
         )
         / np.sqrt(days),
     )
-    channels = per_day.groupby(["sku_id", "channel"], as_index=False).agg(
+    channels = per_day.groupby(["sku_id", "channel"], as_index=False, observed=True).agg(
         mean_daily=("mean_daily", "mean"), sd_daily=("sd_daily", "mean")
     )
     # an 80% band says little about the spikes of intermittent demand (its 90% quantile is
@@ -104,8 +105,10 @@ def plan(
     )
     costs, channel_plan = stocking_costs(channels, skus, config, with_channels=True)
     costs = costs.set_index("sku_id")
-    horizon_units = forecast.groupby("sku_id")["forecast"].sum()
-    span_days = float(days.groupby([forecast["sku_id"], forecast["channel"]]).sum().max())
+    horizon_units = forecast.groupby("sku_id", observed=True)["forecast"].sum()
+    span_days = float(
+        days.groupby([forecast["sku_id"], forecast["channel"]], observed=True).sum().max()
+    )
     weekly = horizon_units / (span_days / 7.0 if span_days > 0 else config.horizon_days / 7.0)
     stock = _stock(sales, inventory)
     slow = flag_slow_movers(sales, stock, weekly, config).set_index("sku_id")
@@ -126,14 +129,26 @@ def plan(
     )
     for col in PLAN_COLUMNS:
         out[col] = costs[col]
-    return out.reset_index()[[*OUTPUT_COLUMNS, *PLAN_COLUMNS]], channel_plan
+    out = out.reset_index()
+    out["sku_id"] = out["sku_id"].astype(object)
+    return out[[*OUTPUT_COLUMNS, *PLAN_COLUMNS]], channel_plan
+
+
+def _categorical_ids(sales: pd.DataFrame) -> pd.DataFrame:
+    return sales.assign(
+        **{
+            k: pd.Categorical(sales[k])
+            for k in ("sku_id", "channel")
+            if not isinstance(sales[k].dtype, pd.CategoricalDtype)
+        }
+    )
 
 
 def history_sd_daily(sales: pd.DataFrame, window_days: int) -> pd.Series:
     """Per SKU x channel, the standard deviation of demand per day over the last
     ``window_days`` days of the data, days without a row counted as zero; rows coarser than
     a day (weeks, months) are taken as that many days of independent demand."""
-    step = sales.groupby(["sku_id", "channel"])["ds"].diff().dt.days
+    step = sales.groupby(["sku_id", "channel"], observed=True)["ds"].diff().dt.days
     grain = float(step.median()) if step.notna().any() else 1.0
     grain = max(grain, 1.0)
     end = sales["ds"].max()
@@ -141,7 +156,7 @@ def history_sd_daily(sales: pd.DataFrame, window_days: int) -> pd.Series:
     n_rows = max(window_days / grain, 1.0)
     y = recent["y"].to_numpy(dtype="float64")
     g = pd.DataFrame({"sku_id": recent["sku_id"], "channel": recent["channel"], "y": y, "y2": y**2})
-    sums = g.groupby(["sku_id", "channel"])[["y", "y2"]].sum()
+    sums = g.groupby(["sku_id", "channel"], observed=True)[["y", "y2"]].sum()
     mean = sums["y"] / n_rows
     var_row = (sums["y2"] / n_rows - mean**2).clip(lower=0.0)
     return np.sqrt(var_row / grain)
@@ -149,7 +164,7 @@ def history_sd_daily(sales: pd.DataFrame, window_days: int) -> pd.Series:
 
 def _period_days(forecast: pd.DataFrame) -> pd.Series:
     """Days in each forecast period (1 for daily, 7 for weekly, the month's days)."""
-    step = forecast.groupby(["sku_id", "channel"])["ds"].diff().dt.days
+    step = forecast.groupby(["sku_id", "channel"], observed=True)["ds"].diff().dt.days
     return step.fillna(step.median() if step.notna().any() else 1.0).clip(lower=1)
 
 
@@ -158,8 +173,8 @@ def with_stock(sales: pd.DataFrame, inventory: pd.DataFrame) -> pd.DataFrame:
     (the form the predictor's pyfunc takes stock in)."""
     latest = _stock(sales, inventory)
     assert latest is not None
-    stock = latest.groupby(["sku_id", "channel"], as_index=False)["on_hand"].sum()
-    last = sales.groupby(["sku_id", "channel"])["ds"].transform("max") == sales["ds"]
+    stock = latest.groupby(["sku_id", "channel"], as_index=False, observed=True)["on_hand"].sum()
+    last = sales.groupby(["sku_id", "channel"], observed=True)["ds"].transform("max") == sales["ds"]
     out = sales.drop(columns=[c for c in ("on_hand",) if c in sales.columns])
     out = out.merge(stock, on=["sku_id", "channel"], how="left")
     out.loc[~last.to_numpy(), "on_hand"] = np.nan
@@ -170,9 +185,15 @@ def _stock(sales: pd.DataFrame, inventory: pd.DataFrame | None) -> pd.DataFrame 
     if inventory is not None and len(inventory):
         inv = inventory
         if "ds" in inv.columns and inv["ds"].notna().any():
-            inv = inv[inv["ds"] == inv.groupby(["sku_id", "channel"])["ds"].transform("max")]
+            inv = inv[
+                inv["ds"]
+                == inv.groupby(["sku_id", "channel"], observed=True)["ds"].transform("max")
+            ]
         return inv[["sku_id", "channel", "on_hand"]]
     if "on_hand" in sales.columns and sales["on_hand"].notna().any():
-        last = sales[sales["ds"] == sales.groupby(["sku_id", "channel"])["ds"].transform("max")]
+        last = sales[
+            sales["ds"]
+            == sales.groupby(["sku_id", "channel"], observed=True)["ds"].transform("max")
+        ]
         return last[["sku_id", "channel", "on_hand"]].dropna()
     return None

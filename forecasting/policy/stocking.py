@@ -80,7 +80,7 @@ def stocking_costs(
     ch["sd2"] = ch["sd_daily"] ** 2
     physical = ch["channel"].isin(cfg.showroom_channels).to_numpy()
     ch["showrooms"] = np.ceil(ch["nodes"] * cfg.showroom_share) * physical
-    g = ch.groupby("sku_id", sort=True)
+    g = ch.groupby("sku_id", sort=True, observed=True)
     out = pd.DataFrame(
         {
             "mean_daily": g["mean_daily"].sum(),
