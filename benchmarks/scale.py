@@ -101,20 +101,25 @@ def write_world(
 
 
 def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run ``cmd``; wall time and peak RSS of its whole process tree (polled every 0.2 s)."""
+    """Run ``cmd``; wall time and peak memory of its whole process tree, polled: RSS every
+    0.2 s (pages shared by forked workers count once per process) and PSS every 2 s
+    (shared pages split between the processes: the memory the tree really holds)."""
     import psutil
 
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     parent = psutil.Process(proc.pid)
-    peak = 0
+    peak = peak_pss = 0
+    polls = 0
     while proc.poll() is None:
         try:
-            procs = [parent, *parent.children(recursive=True)]
-            rss = sum(p.memory_info().rss for p in procs if p.is_running())
-            peak = max(peak, rss)
+            procs = [p for p in (parent, *parent.children(recursive=True)) if p.is_running()]
+            peak = max(peak, sum(p.memory_info().rss for p in procs))
+            if polls % 10 == 0:
+                peak_pss = max(peak_pss, sum(p.memory_full_info().pss for p in procs))
         except psutil.Error:
             pass
+        polls += 1
         time.sleep(0.2)
     out, err = proc.communicate()
     seconds = time.perf_counter() - start
@@ -123,6 +128,7 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> dict[str,
     return {
         "seconds": round(seconds, 1),
         "peak_rss_mib": round(peak / 2**20, 1),
+        "peak_pss_mib": round(peak_pss / 2**20, 1),
         "stdout": out.strip().splitlines()[-3:],
     }
 
@@ -148,22 +154,74 @@ def autoets_reference(path: Path, n_sample: int, seed: int) -> dict[str, Any]:
     }
 
 
+def _run_details(uri: str) -> dict[str, Any]:
+    """Stage timings, selection and costly-model screening of the one demand run in ``uri``."""
+    import json
+
+    import mlflow
+
+    from forecasting.tracking import EXPERIMENTS
+
+    client = mlflow.MlflowClient(uri)
+    exp = client.get_experiment_by_name(EXPERIMENTS["demand"])
+    assert exp is not None
+    run = client.search_runs([exp.experiment_id])[0]
+    folder = Path(client.download_artifacts(run.info.run_id, ""))
+    out: dict[str, Any] = {
+        "seconds_by_stage": {
+            k.removeprefix("seconds_"): v
+            for k, v in run.data.metrics.items()
+            if k.startswith("seconds_")
+        },
+        "backtest_rmsse": run.data.metrics.get("backtest_rmsse"),
+        "selection": json.loads((folder / "selection.json").read_text()),
+    }
+    if (folder / "screening.json").exists():
+        out["costly_screening"] = json.loads((folder / "screening.json").read_text())
+    return out
+
+
+def m5_accuracy() -> dict[str, Any]:
+    """The default forecaster against plain AutoETS on the M5 subset (benchmarks.demand)."""
+    from benchmarks.common import SHARED_DATA
+    from benchmarks.demand import evaluate
+    from forecasting.data.adapters import load_m5
+    from forecasting.demand.config import DemandConfig
+
+    sales, _ = load_m5(SHARED_DATA / "m5_tiny")
+    split = sales.loc[sales["d"] == "d_1885", "ds"].iloc[0]
+    res = evaluate("m5_tiny", sales, split, DemandConfig(freq="D", horizon=28))
+    ours = res["final"]["rmsse"]
+    autoets = res["models"]["AutoETS_baseline"]["rmsse"]
+    return {
+        "dataset": "m5_tiny (shared/data), train to d_1885, 28 test days",
+        "n_series": res["n_series"],
+        "rmsse_ours": ours,
+        "rmsse_autoets": autoets,
+        "rmsse_vs_autoets_pct": round(100 * (ours / autoets - 1), 2),
+        "selection": res["selection"],
+    }
+
+
 def part_train(seed: int, n_sample: int) -> dict[str, Any]:
     data = CACHE / "m5_shape.parquet"
     world = write_world(data, M5_SERIES, None, M5_DAYS, seed)
     with tempfile.TemporaryDirectory() as tmp:
+        uri = f"sqlite:///{tmp}/mlflow.db"
         cmd = [
             sys.executable, "-m", "forecasting.cli", "--quiet", "train-demand",
             "--sales", str(data), "--freq", "D", "--horizon", "28",
             "--forecast-out", str(Path(tmp) / "forecast.parquet"),
-            "--tracking-uri", f"sqlite:///{tmp}/mlflow.db", "--no-register",
+            "--tracking-uri", uri, "--no-register",
         ]  # fmt: skip
         run = run_measured(cmd)
+        details = _run_details(uri)
     ref = autoets_reference(data, n_sample, seed)
     ours = M5_SERIES / run["seconds"]
     return {
         "data": {**world, "series": M5_SERIES, "days": M5_DAYS},
-        "train_demand": {**run, "series_per_second": round(ours, 2)},
+        "train_demand": {**run, "series_per_second": round(ours, 2), **details},
+        "accuracy_m5_subset": m5_accuracy(),
         "autoets_reference": {
             **ref,
             "note": "measured on a random sample in the same run, scaled to every series",

@@ -253,7 +253,7 @@ def _train_demand(args: argparse.Namespace) -> int:
         engine = spark_session(args.spark_master, "forecasting-train-demand")
         sales = read_parquet(engine, args.sales, SALES)
     else:
-        sales = read_table(args.sales, SALES)
+        sales = read_table(args.sales, SALES, categorical_ids=True)
     result = train_demand(
         sales,
         cfg,

@@ -181,12 +181,52 @@ def test_costly_models_are_fitted_and_selected_only_for_the_costly_classes(
     cv = fitted.cv_.assign(cls=fitted.cv_["unique_id"].map(classes))
     costly = cv["cls"].isin(FAST.costly_classes)
     assert costly.any() and (~costly).any()  # the fixture has both kinds
-    assert cv.loc[costly, "AutoETS"].notna().all()
     assert cv.loc[~costly, "AutoETS"].isna().all()  # never fitted there
+    for cls, verdict in fitted.screening_.items():
+        rows = cv["cls"] == cls
+        # kept: backtested on every series of the class; dropped: on none, never selected
+        assert cv.loc[rows, "AutoETS"].notna().all() == verdict["costly_kept"]
+        assert cv.loc[rows, "AutoETS"].isna().all() == (not verdict["costly_kept"])
+        if not verdict["costly_kept"]:
+            assert not any("AutoETS" in m for m in fitted.selection_[cls])
     for cls in ("intermittent", "lumpy"):
         assert not any("AutoETS" in m for m in fitted.selection_[cls])
-    fc = fitted.predict()
-    assert np.isfinite(fc["forecast"]).all()
+    assert np.isfinite(fitted.predict()["forecast"]).all()
+
+
+def _weekly_seasonal_sales(n_series: int, n_days: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_days)
+    rows = []
+    for i in range(n_series):
+        mean = 30 + 15 * np.sin(2 * np.pi * (t + i) / 7)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "sku_id": f"{i:04d}",
+                    "channel": "app",
+                    "ds": pd.date_range("2024-01-01", periods=n_days),
+                    "y": rng.poisson(mean).astype(float),
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_a_costly_model_that_wins_on_the_sample_is_fitted_on_the_whole_class() -> None:
+    sales = _weekly_seasonal_sales(16, 200, seed=3)  # smooth, strongly weekly
+    cfg = FAST.with_(local_models=("AutoETS", "CrostonSBA"), use_lightgbm=False, costly_sample=5)
+    model = DemandForecaster(cfg).fit(sales)
+    verdict = model.screening_["smooth"]
+    assert verdict == {
+        "sample": 5,
+        "series": 16,
+        "best_on_sample": "AutoETS",
+        "best_costly": "AutoETS",
+        "costly_kept": True,
+    }
+    assert model.cv_["AutoETS"].notna().all()  # the other 11 series were backtested too
+    assert model.selection_["smooth"] == ("AutoETS",)
 
 
 def test_backtest_forecasts_ignore_history_older_than_the_window(small: SyntheticData) -> None:

@@ -29,8 +29,11 @@ def table_format(path: str | os.PathLike[str]) -> str:
     raise ForecastingError(f"{path}: unknown file type; use .csv, .csv.gz, .parquet or .pq")
 
 
-def read_table(path: str | os.PathLike[str], contract: TableContract) -> pd.DataFrame:
-    """Read and validate one contract table; IDs are read as text, never as numbers."""
+def read_table(
+    path: str | os.PathLike[str], contract: TableContract, *, categorical_ids: bool = False
+) -> pd.DataFrame:
+    """Read and validate one contract table; IDs are read as text, never as numbers
+    (``categorical_ids``: as categories of text, for tables of tens of millions of rows)."""
     src = str(path)
     fmt = table_format(path)
     p = Path(path)
@@ -48,7 +51,9 @@ def read_table(path: str | os.PathLike[str], contract: TableContract) -> pd.Data
                 ),
             )
         else:
-            table = pq.read_table(p)
+            present = set(pq.ParquetFile(p).schema_arrow.names)
+            ids = [c for c in contract.id_columns if c in present]
+            table = pq.read_table(p, read_dictionary=ids if categorical_ids else None)
     except (pa.ArrowInvalid, OSError) as exc:
         first = str(exc).splitlines()[0]
         if "Empty CSV file" in first:
@@ -58,11 +63,13 @@ def read_table(path: str | os.PathLike[str], contract: TableContract) -> pd.Data
         raise DataContractError(
             src, f"cannot be read as {fmt}: {first}", f"check that the file is valid {fmt}"
         ) from None
-    df = table.to_pandas(date_as_object=False)
+    # the Arrow buffers are released column by column as pandas takes them over
+    df = table.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True)
+    del table
     for col in contract.id_columns:  # CSV: text columns read back as '' where empty
         if col in df.columns and df[col].dtype == object:
             df[col] = df[col].where(df[col] != "", None)
-    return validate(df, contract, src, line_numbers=fmt == "csv")
+    return validate(df, contract, src, line_numbers=fmt == "csv", categorical_ids=categorical_ids)
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:

@@ -103,7 +103,11 @@ def classify_demand(
         "last_sale",
         "days_since_last_sale",
     ]
-    return stats[cols].reset_index()
+    out = stats[cols].reset_index()
+    for k in keys:  # categorical IDs in, text IDs out
+        if isinstance(out[k].dtype, pd.CategoricalDtype):
+            out[k] = out[k].astype(object)
+    return out
 
 
 def _abc(revenue: np.ndarray, cutoffs: tuple[float, float]) -> np.ndarray:

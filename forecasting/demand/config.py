@@ -45,6 +45,9 @@ class DemandConfig:
     # demand classes whose series get the costly models (COSTLY_MODELS); the others, mostly
     # intermittent series where exponential smoothing rarely wins, are spared the fits
     costly_classes: tuple[str, ...] = ("smooth", "erratic")
+    # series per costly class the costly models are backtested on first; they are fitted on
+    # the rest of the class only where they win on the sample (0: every series at once)
+    costly_sample: int = 300
     # periods of the latest history the local models / LightGBM fit on, per backtest window
     # and at the end (None: by frequency, DEFAULT_HISTORY; 0: all of it)
     history: int | None = None
@@ -56,6 +59,8 @@ class DemandConfig:
     lgb_learning_rate: float = 0.05
     lgb_num_leaves: int = 63
     lgb_min_child_samples: int = 50
+    # LightGBM's training rows at most: with many series each gives fewer recent periods
+    lgb_max_rows: int | None = 4_000_000
     tweedie_variance_power: float = 1.1
     max_sku_categories: int = 5000  # up to this many SKUs, LightGBM sees the SKU as a category
     selection_metric: str = "rmsse"  # or "mase": what the per-class selection minimises

@@ -23,7 +23,7 @@ import pandas as pd
 
 from forecasting.data.aggregate import period_start
 from forecasting.data.contracts import SALES, validate
-from forecasting.demand.classification import DEMAND_CLASSES, NO_DEMAND, classify_demand
+from forecasting.demand.classification import DEMAND_CLASSES, NO_DEMAND, syntetos_boylan
 from forecasting.demand.config import COSTLY_MODELS, DATE_FEATURES, DemandConfig
 from forecasting.errors import ForecastingError, ShortHistoryWarning
 
@@ -205,11 +205,9 @@ class DemandForecaster:
         self.statics_ = ["channel", "sku"] if n_skus <= cfg.max_sku_categories else ["channel"]
         self.classes_ = series_classes(panel, keys)
         timings: dict[str, float] = {}
+        self.screening_: dict[str, dict[str, Any]] = {}
         cv, scales, cv_series = self._cross_validate(panel, timings)
-        candidates = [c for c in cv.columns if c not in ("unique_id", "ds", "cutoff", "y")]
-        if cfg.ensembles and LGB in candidates:
-            for model in [c for c in candidates if c != LGB]:
-                cv[f"{LGB}+{model}"] = (cv[LGB] + cv[model]) / 2
+        cv = _with_ensembles(cv, cfg)
         self.candidates_ = [c for c in cv.columns if c not in ("unique_id", "ds", "cutoff", "y")]
         if cv.empty:
             warnings.warn(
@@ -247,8 +245,8 @@ class DemandForecaster:
     def _fit_lgb(self, panel: pd.DataFrame) -> Any:
         """The global LightGBM on the latest history (`DemandConfig.history`) of the panel."""
         cfg = self.config
-        hist = cfg.history_periods
-        data = _latest(panel, hist + _warmup(cfg), cfg) if hist else panel
+        periods = self._lgb_periods(panel["unique_id"].nunique())
+        data = _latest(panel, periods + _warmup(cfg), cfg) if periods else panel
         mlf = _make_mlf(cfg, data)
         with _quiet():
             mlf.fit(_lgb_frame(data, self.exog_, self.statics_), static_features=self.statics_)
@@ -274,52 +272,40 @@ class DemandForecaster:
             )
         self.n_windows_ = nw
         long_ids = lengths.index[lengths >= h + step * (nw - 1) + min_train]
-        data = panel[panel["unique_id"].isin(long_ids)]
+        data = panel if len(long_ids) == len(lengths) else panel[panel["unique_id"].isin(long_ids)]
         ends = data["ds"].max()
         offsets = pd.tseries.frequencies.to_offset(cfg.pandas_freq)
         first_cutoff = ends - offsets * (h + step * (nw - 1))
-        train_part = data[data["ds"] <= first_cutoff]
-        scales = _scales(train_part)
+        scales = _scales(data, first_cutoff)
         if data.empty:
             return pd.DataFrame(columns=["unique_id", "ds", "cutoff", "y"]), scales, 0
         t = time.perf_counter()
         hist = cfg.history_periods
         holdout = h + step * (nw - 1)
         local_data = _latest(data, hist + holdout, cfg) if hist else data
-        costly_ids = self.classes_.loc[
-            self.classes_["demand_class"].isin(cfg.costly_classes), "unique_id"
-        ]
+        sample = self._costly_sample(local_data)
         # AutoETS and SeasonalNaive support refit=False (fit once, then forward the state);
         # the intermittent-demand models are cheap and are refit at every window; the costly
-        # models run on the series of the costly classes only
+        # models are backtested on a sample of the costly classes first
+        sampled = np.concatenate([np.asarray(v, dtype=np.int64) for v in sample.values()])
         frames = []
-        for names, can_forward, subset in _cv_groups(cfg):
-            rows = local_data["unique_id"].isin(costly_ids) if subset else slice(None)
-            part_data = local_data.loc[rows, ["unique_id", "ds", "y"]]
-            if not names or part_data.empty:
-                continue
-            sf = _make_sf(cfg, names, with_tsb_grid=True, fallback=not can_forward)
-            part = self._run_local(
-                sf,
-                "cross_validation",
-                part_data,
-                h=h,
-                n_windows=nw,
-                step_size=step,
-                refit=not can_forward,
-            )
-            frames.append(part.set_index(["unique_id", "ds", "cutoff"]))
+        for names, can_forward, costly in _cv_groups(cfg):
+            part_data = local_data
+            if costly:
+                part_data = local_data[local_data["unique_id"].isin(sampled)]
+            if names and not part_data.empty:
+                frames.append(self._local_cv(names, can_forward, part_data, nw))
         if not frames:
             return pd.DataFrame(columns=["unique_id", "ds", "cutoff", "y"]), scales, 0
         cv = frames[0]  # the groups over every series come first
         for extra in frames[1:]:
             cv = cv.join(extra.drop(columns="y"), how="left")
         cv = _fill_nan_models(cv.reset_index())
-        spared = ~cv["unique_id"].isin(costly_ids).to_numpy()
-        for name in [c for c in cv.columns if c in COSTLY_MODELS]:
-            cv.loc[spared, name] = np.nan  # not fitted there: no score, never selected there
+        costly_cols = [c for c in cv.columns if c in COSTLY_MODELS]
+        cv.loc[~cv["unique_id"].isin(sampled).to_numpy(), costly_cols] = np.nan  # not fitted
         timings["local_cv"] = round(time.perf_counter() - t, 2)
-        lgb_data = _latest(data, hist + _warmup(cfg) + holdout, cfg) if hist else data
+        periods = self._lgb_periods(data["unique_id"].nunique())
+        lgb_data = _latest(data, periods + _warmup(cfg) + holdout, cfg) if periods else data
         if cfg.use_lightgbm and _lgb_trainable(lgb_data, cfg, windows=nw):
             t = time.perf_counter()
             mlf = _make_mlf(cfg, lgb_data)
@@ -339,7 +325,118 @@ class DemandForecaster:
             )
             cv[LGB] = cv[LGB].clip(lower=0).fillna(cv["y"].mean())
             timings["lightgbm_cv"] = round(time.perf_counter() - t, 2)
+        if costly_cols:
+            t = time.perf_counter()
+            cv = self._screen_costly(cv, sample, local_data, scales, nw)
+            timings["costly_screening"] = round(time.perf_counter() - t, 2)
         return cv, scales, len(long_ids)
+
+    def _local_cv(
+        self, names: tuple[str, ...], can_forward: bool, data: pd.DataFrame, nw: int
+    ) -> pd.DataFrame:
+        """statsforecast's backtest of the local ``names``, indexed by series, period, cutoff."""
+        cfg = self.config
+        sf = _make_sf(
+            cfg,
+            names,
+            with_tsb_grid=True,
+            fallback=not can_forward,
+            n_jobs=_local_jobs(cfg, names, data["unique_id"].nunique()),
+        )
+        part = self._run_local(
+            sf,
+            "cross_validation",
+            data[["unique_id", "ds", "y"]],
+            h=cfg.horizon,
+            n_windows=nw,
+            step_size=cfg.step,
+            refit=not can_forward,
+        )
+        return part.set_index(["unique_id", "ds", "cutoff"])
+
+    def _costly_sample(self, data: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Per costly class, the series (of ``data``) the costly models are backtested on
+        first: all of them, or a seeded sample of ``costly_sample``."""
+        cfg = self.config
+        rng = np.random.default_rng(cfg.seed)
+        cls_of = self.classes_.set_index("unique_id")["demand_class"]
+        present = cls_of.reindex(np.unique(data["unique_id"].to_numpy()))
+        out = {}
+        for cls in cfg.costly_classes:
+            ids = present.index[present.to_numpy() == cls].to_numpy()
+            if cfg.costly_sample and len(ids) > cfg.costly_sample:
+                ids = np.sort(rng.choice(ids, cfg.costly_sample, replace=False))
+            out[cls] = ids
+        return out
+
+    def _screen_costly(
+        self,
+        cv: pd.DataFrame,
+        sample: dict[str, np.ndarray],
+        data: pd.DataFrame,
+        scales: pd.DataFrame,
+        nw: int,
+    ) -> pd.DataFrame:
+        """Per costly class: if a candidate with a costly model is the best on the sample,
+        backtest the costly models on the rest of the class; if not, they are dropped there
+        (no backtest values, never selected). Decisions in ``screening_``."""
+        cfg = self.config
+        cls_of = self.classes_.set_index("unique_id")["demand_class"]
+        cv = _with_ensembles(cv.assign(demand_class=cv["unique_id"].map(cls_of).to_numpy()), cfg)
+        candidates = [c for c in cv.columns if c not in ("unique_id", "ds", "cutoff", "y")]
+        candidates.remove("demand_class")
+        costly = [c for c in candidates if set(_members(c)) & set(COSTLY_MODELS)]
+        costly_names = tuple(m for m in cfg.local_models if m in COSTLY_MODELS)
+        self.screening_ = {}
+        for cls, ids in sample.items():
+            everyone = np.unique(cv.loc[cv["demand_class"] == cls, "unique_id"].to_numpy())
+            if len(ids) == 0:
+                continue
+            rows = cv["unique_id"].isin(ids)
+            scores = _per_series_scores(cv[rows], candidates, scales, cfg.selection_metric)
+            means = scores[candidates].mean()
+            best = str(means.idxmin())
+            wins = best in costly
+            self.screening_[cls] = {
+                "sample": len(ids),
+                "series": len(everyone),
+                "best_on_sample": best,
+                "best_costly": str(means[costly].idxmin()),
+                "costly_kept": wins,
+            }
+            rest = np.setdiff1d(everyone, ids)
+            in_class = cv["demand_class"].to_numpy() == cls
+            if not wins:
+                cv.loc[in_class, costly] = np.nan
+                continue
+            if len(rest) == 0:
+                continue
+            frames = [
+                self._local_cv(names, fwd, data[data["unique_id"].isin(rest)], nw)
+                for names, fwd, is_costly in _cv_groups(cfg)
+                if is_costly and names
+            ]
+            extra = pd.concat([f.drop(columns="y") for f in frames], axis=1)
+            index = pd.MultiIndex.from_frame(cv[["unique_id", "ds", "cutoff"]])
+            cheap = [c for c in candidates if "+" not in c and c not in COSTLY_MODELS]
+            fallback = cv[cheap].mean(axis=1).to_numpy()  # where a costly fit failed
+            new_rows = in_class & cv["unique_id"].isin(rest).to_numpy()
+            for col in [c for c in extra.columns if c in costly_names]:
+                values = extra[col].reindex(index).to_numpy()
+                values = np.where(np.isnan(values), fallback, values)
+                cv[col] = np.where(new_rows, values, cv[col].to_numpy())
+        return _with_ensembles(cv.drop(columns="demand_class"), cfg)
+
+    def _lgb_periods(self, n_series: int) -> int | None:
+        """Latest periods per series LightGBM trains on: the history, fewer when the
+        series are so many that the rows would pass ``lgb_max_rows`` (never fewer than
+        two horizons)."""
+        cfg = self.config
+        hist = cfg.history_periods
+        if not cfg.lgb_max_rows or n_series == 0:
+            return hist
+        budget = max(cfg.lgb_max_rows // n_series, 2 * cfg.horizon)
+        return min(hist, budget) if hist else budget
 
     def _predict(
         self,
@@ -411,7 +508,12 @@ class DemandForecaster:
             part = data.loc[data["unique_id"].isin(ids), ["unique_id", "ds", "y"]]
             if part.empty:
                 continue
-            sf = _make_sf(cfg, tuple(_base_name(m) for m in names), tsb_names=names)
+            sf = _make_sf(
+                cfg,
+                tuple(_base_name(m) for m in names),
+                tsb_names=names,
+                n_jobs=_local_jobs(cfg, tuple(names), part["unique_id"].nunique()),
+            )
             out = self._run_local(sf, "forecast", part, h=h)
             frames.append(_fill_nan_models(out).set_index(["unique_id", "ds"]))
         if not frames:
@@ -517,11 +619,14 @@ def prepare_panel(
     """
     from utilsforecast.preprocessing import fill_gaps
 
-    # IDs are hashed once (factorize); everything after works on integer codes
-    sku_code, sku_names = pd.factorize(sales["sku_id"], sort=True)
-    ch_code, ch_names = pd.factorize(sales["channel"], sort=True)
+    # IDs are hashed once (factorize); everything after works on integer arrays, taken in
+    # one pass (the sales of M5's size are 59 M rows: no intermediate frame copies)
+    sku_code, sku_names = pd.factorize(_lexical(sales["sku_id"]), sort=True)
+    ch_code, ch_names = pd.factorize(_lexical(sales["channel"]), sort=True)
     pair = sku_code.astype(np.int64) * len(ch_names) + ch_code
+    del sku_code, ch_code
     uid, pairs = pd.factorize(pair, sort=True)  # unique_id in (sku_id, channel) order
+    del pair
     keys = pd.DataFrame(
         {
             "unique_id": np.arange(len(pairs)),
@@ -529,28 +634,40 @@ def prepare_panel(
             "channel": np.asarray(ch_names, dtype=object)[pairs % len(ch_names)],
         }
     )
-    df = pd.DataFrame({"unique_id": uid, "ds": period_start(sales["ds"], config.freq)})
-    df["y"] = sales["y"].to_numpy(dtype="float64")
+    cols: dict[str, np.ndarray] = {
+        "unique_id": uid,
+        "ds": period_start(sales["ds"], config.freq).to_numpy(dtype="datetime64[ns]"),
+        "y": sales["y"].to_numpy(dtype="float64"),
+    }
     has_price = "price" in sales.columns and sales["price"].notna().any()
     has_promo = "promo" in sales.columns and sales["promo"].notna().any()
     agg: dict[str, str] = {"y": "sum"}
     if has_price:
-        df["price"] = sales["price"].to_numpy(dtype="float64")
+        cols["price"] = sales["price"].to_numpy(dtype="float64")
         agg["price"] = "mean"
     if has_promo:
-        df["promo"] = sales["promo"].astype("float64").to_numpy()
+        cols["promo"] = sales["promo"].astype("float64").to_numpy()
         agg["promo"] = "max"
-    if not _strictly_increasing(df["unique_id"].to_numpy(), df["ds"].to_numpy()):
-        df = df.iloc[np.lexsort((df["ds"].to_numpy(), df["unique_id"].to_numpy()))]
-        df = df.reset_index(drop=True)
-        ids, ds = df["unique_id"].to_numpy(), df["ds"].to_numpy()
-        if ((ids[1:] == ids[:-1]) & (ds[1:] == ds[:-1])).any():  # finer than freq: sum
-            df = df.groupby(["unique_id", "ds"], sort=True).agg(agg).reset_index()
-    end = df["ds"].max()
-    first = df.loc[df["y"] > 0].groupby("unique_id")["ds"].min()
+    order = _panel_order(cols["unique_id"], cols["ds"])
+    if order is not None:
+        cols = {k: v[order] for k, v in cols.items()}
+        del order
+    ids, ds = cols["unique_id"], cols["ds"]
+    repeats = (ids[1:] == ids[:-1]) & (ds[1:] == ds[:-1])
+    end = pd.Timestamp(ds.max())
+    if repeats.any():  # finer grain than freq: sum into periods
+        df = pd.DataFrame(cols).groupby(["unique_id", "ds"], sort=True).agg(agg).reset_index()
+        cols = {k: df[k].to_numpy() for k in df.columns}
+        del df
     # from each series' first sale (drops series without a sale too)
-    start = df["unique_id"].map(first).to_numpy()
-    df = df[df["ds"].to_numpy() >= start].reset_index(drop=True)
+    sold = cols["y"] > 0
+    day = cols["ds"].view("int64")
+    first = np.full(len(pairs), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, cols["unique_id"][sold], day[sold])
+    keep = day >= first[cols["unique_id"]]
+    del sold, day
+    df = pd.DataFrame({k: v[keep] for k, v in cols.items()})
+    del cols, keep
     if df.empty:
         return _empty_panel(), keys, end
     if not _complete(df, end, config):
@@ -580,6 +697,30 @@ def prepare_panel(
         (pairs % len(ch_names))[ids], categories=pd.Index(ch_names, dtype=object)
     )
     return df, keys, end
+
+
+def _lexical(ids: pd.Series) -> pd.Series:
+    """Categorical IDs with their categories in text order (factorize sorts by category
+    order), so that series get the same ``unique_id`` as from plain text IDs."""
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        return ids.cat.set_categories(sorted(ids.cat.categories))
+    return ids
+
+
+def _panel_order(ids: np.ndarray, ds: np.ndarray) -> np.ndarray | None:
+    """Row order that sorts by (series, period); None when already sorted. A table stored
+    series by series in time order (in another order of series) is reordered by blocks."""
+    if _strictly_increasing(ids, ds):
+        return None
+    n = len(ids)
+    starts = np.r_[0, np.flatnonzero(ids[1:] != ids[:-1]) + 1]
+    same = ids[1:] == ids[:-1]
+    if len(np.unique(ids[starts])) == len(starts) and np.all(ds[1:][same] > ds[:-1][same]):
+        perm = np.argsort(ids[starts], kind="stable")
+        lengths = np.diff(np.r_[starts, n])[perm]
+        offsets = np.cumsum(lengths) - lengths
+        return np.repeat(starts[perm] - offsets, lengths) + np.arange(n)
+    return np.lexsort((ds, ids))
 
 
 def _strictly_increasing(ids: np.ndarray, ds: np.ndarray) -> bool:
@@ -613,17 +754,35 @@ def _empty_panel() -> pd.DataFrame:
 
 
 def series_classes(panel: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
-    """Syntetos-Boylan class of every series in ``keys`` (``no_demand`` without a sale)."""
+    """Syntetos-Boylan class of every series in ``keys`` (``no_demand`` without a sale).
+
+    The same ADI and CV^2 as `classify_demand`, computed on the panel's arrays (sorted by
+    series and period, one row per period): counts and sums per series with ``bincount``,
+    no copy of the panel."""
+    n = len(keys)
     if panel.empty:
         return pd.DataFrame({"unique_id": keys["unique_id"], "demand_class": NO_DEMAND})
-    stats = classify_demand(
-        panel.rename(columns={"unique_id": "series"})[["series", "ds", "y"]], by=("series",)
-    )
-    cls = stats.set_index("series")["demand_class"]
+    uid = panel["unique_id"].to_numpy()
+    y = panel["y"].to_numpy(dtype="float64")
+    sold = y > 0
+    pos = np.arange(len(y))
+    first_sale = np.full(n, len(y), dtype=np.int64)
+    np.minimum.at(first_sale, uid[sold], pos[sold])
+    last_row = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(last_row, uid, pos)
+    n_nonzero = np.bincount(uid[sold], minlength=n).astype("float64")
+    size_sum = np.bincount(uid[sold], weights=y[sold], minlength=n)
+    size_sq = np.bincount(uid[sold], weights=y[sold] ** 2, minlength=n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        adi = np.where(n_nonzero > 0, (last_row - first_sale + 1) / n_nonzero, np.nan)
+        mean = size_sum / n_nonzero
+        var = np.clip(size_sq / n_nonzero - mean**2, 0.0, None)
+        cv2 = var / mean**2
+    classes = syntetos_boylan(adi, cv2)
     return pd.DataFrame(
         {
-            "unique_id": keys["unique_id"],
-            "demand_class": keys["unique_id"].map(cls).fillna(NO_DEMAND),
+            "unique_id": keys["unique_id"].to_numpy(),
+            "demand_class": classes[keys["unique_id"].to_numpy()],
         }
     )
 
@@ -666,6 +825,7 @@ def _make_sf(
     with_tsb_grid: bool = False,
     tsb_names: list[str] | None = None,
     fallback: bool = True,
+    n_jobs: int | None = None,
 ) -> Any:
     from statsforecast import StatsForecast
     from statsforecast import models as sfm
@@ -694,9 +854,21 @@ def _make_sf(
     return StatsForecast(
         models=models,
         freq=cfg.pandas_freq,
-        n_jobs=cfg.n_jobs,
+        n_jobs=cfg.n_jobs if n_jobs is None else n_jobs,
         fallback_model=sfm.HistoricAverage() if fallback else None,
     )
+
+
+#: Series from which a costly model's fits are spread over worker processes.
+PARALLEL_MIN_SERIES = 1000
+
+
+def _local_jobs(cfg: DemandConfig, names: tuple[str, ...], n_series: int) -> int:
+    """Worker processes for one statsforecast run: statsforecast forks the whole process
+    per worker, so the cheap models (milliseconds per series) run in this process and only
+    many costly fits are spread out."""
+    costly = any(_base_name(m) in COSTLY_MODELS for m in names)
+    return cfg.n_jobs if costly and n_series >= PARALLEL_MIN_SERIES else 1
 
 
 def _parse_tsb(name: str) -> tuple[float, float]:
@@ -746,6 +918,15 @@ def _fill_nan_models(frame: pd.DataFrame) -> pd.DataFrame:
     row_mean = values.mean(axis=1)
     frame[models] = values.apply(lambda col: col.fillna(row_mean)).clip(lower=0.0)
     return frame
+
+
+def _with_ensembles(cv: pd.DataFrame, cfg: DemandConfig) -> pd.DataFrame:
+    """The mean of LightGBM and each local model, as candidates of their own."""
+    models = [c for c in cv.columns if c not in ("unique_id", "ds", "cutoff", "y", "demand_class")]
+    if cfg.ensembles and LGB in models:
+        for model in [c for c in models if c != LGB and "+" not in c]:
+            cv[f"{LGB}+{model}"] = (cv[LGB] + cv[model]) / 2
+    return cv
 
 
 def _cv_groups(cfg: DemandConfig) -> list[tuple[tuple[str, ...], bool, bool]]:
@@ -802,18 +983,30 @@ def _combine(frame: pd.DataFrame, selection: dict[str, tuple[str, ...]]) -> np.n
 
 
 # --- backtest statistics --------------------------------------------------------------------
-def _scales(train: pd.DataFrame) -> pd.DataFrame:
-    """Per series, from the data before the first cutoff: MAE and MSE of the one-step naive
-    forecast (MASE and RMSSE denominators) and the mean demand."""
-    g = train.groupby("unique_id", sort=True)
-    diff = g["y"].diff()
-    scale = pd.DataFrame(
-        {
-            "mase_scale": diff.abs().groupby(train["unique_id"]).mean(),
-            "rmsse_scale": (diff**2).groupby(train["unique_id"]).mean(),
-            "level": g["y"].mean(),
-        }
-    )
+def _scales(panel: pd.DataFrame, cutoff: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Per series, from the panel's rows up to ``cutoff`` (the first backtest cutoff):
+    MAE and MSE of the one-step naive forecast (MASE and RMSSE denominators) and the mean
+    demand. The panel is sorted by series and period, one row per period; computed on its
+    arrays without copying it."""
+    uid = panel["unique_id"].to_numpy()
+    y = panel["y"].to_numpy(dtype="float64")
+    inside = np.ones(len(y), dtype=bool) if cutoff is None else panel["ds"].to_numpy() <= cutoff
+    n = int(uid.max()) + 1 if len(uid) else 0
+    rows = np.bincount(uid[inside], minlength=n)
+    level_sum = np.bincount(uid[inside], weights=y[inside], minlength=n)
+    step = (uid[1:] == uid[:-1]) & inside[1:] & inside[:-1]
+    diff = (y[1:] - y[:-1])[step]
+    owner = uid[1:][step]
+    n_diff = np.bincount(owner, minlength=n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = pd.DataFrame(
+            {
+                "mase_scale": np.bincount(owner, weights=np.abs(diff), minlength=n) / n_diff,
+                "rmsse_scale": np.bincount(owner, weights=diff**2, minlength=n) / n_diff,
+                "level": level_sum / rows,
+            },
+            index=pd.Index(np.arange(n), name="unique_id"),
+        )[rows > 0]
     floor = 1e-6
     return scale.fillna(floor).clip(lower=floor)
 

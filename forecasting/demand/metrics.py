@@ -20,16 +20,23 @@ ID = "unique_id"
 
 def series_metrics(
     df: pd.DataFrame,
-    train: pd.DataFrame,
+    train: pd.DataFrame | None,
     models: Sequence[str],
     quantiles: Mapping[str, Mapping[float, str]] | None = None,
+    scales: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Long table ``unique_id, model, mase, rmsse, bias[, scaled_pinball]``.
 
     ``df`` has ``unique_id, ds, y`` and one column per model; ``train`` has
-    ``unique_id, ds, y``; ``quantiles`` maps a model to ``{q: column}``.
+    ``unique_id, ds, y``; ``quantiles`` maps a model to ``{q: column}``. ``scales``
+    (indexed by ``unique_id``: ``mase_scale``, ``rmsse_scale``, the naive forecast's
+    in-sample MAE and MSE) stands in for ``train`` when the training data is too large
+    to pass over again.
     """
     models = list(models)
+    if scales is not None:
+        return _metrics_from_scales(df, models, quantiles, scales)
+    assert train is not None, "give the training data or its scales"
     frame = df[[ID, "ds", "y", *models, *_qcols(quantiles)]]
     ids = frame[ID].unique()
     train = train[train[ID].isin(ids)][[ID, "ds", "y"]]
@@ -59,6 +66,50 @@ def series_metrics(
             pins.append(pin.reset_index().set_index([ID, "model"]))
         out = out.join(pd.concat(pins), how="left")
     return out.replace([np.inf, -np.inf], np.nan).reset_index()
+
+
+def _metrics_from_scales(
+    df: pd.DataFrame,
+    models: list[str],
+    quantiles: Mapping[str, Mapping[float, str]] | None,
+    scales: pd.DataFrame,
+) -> pd.DataFrame:
+    """`series_metrics` with known scales: the same definitions as utilsforecast's losses
+    (MAE / naive MAE, sqrt(MSE / naive MSE), pinball / naive MAE), grouped once."""
+    ids = df[ID].to_numpy()
+    y = df["y"].to_numpy(dtype="float64")
+    floor = 1e-6  # a constant series: no scale, no scaled metric (as utilsforecast's inf)
+    mase_scale = scales["mase_scale"].where(scales["mase_scale"] > floor)
+    rmsse_scale = scales["rmsse_scale"].where(scales["rmsse_scale"] > floor)
+    cols: dict[str, np.ndarray] = {}
+    for m in models:
+        e = df[m].to_numpy(dtype="float64") - y
+        cols[f"{m}\0ae"], cols[f"{m}\0se"], cols[f"{m}\0e"] = np.abs(e), e**2, e
+    for model, qs in (quantiles or {}).items():
+        for q, col in qs.items():
+            delta = y - df[col].to_numpy(dtype="float64")
+            cols[f"{model}\0pin{q}"] = np.maximum(q * delta, (q - 1) * delta)
+    means = pd.DataFrame(cols).groupby(ids, sort=True).mean()
+    mase_s = mase_scale.reindex(means.index).to_numpy()
+    rmsse_s = rmsse_scale.reindex(means.index).to_numpy()
+    parts = []
+    for m in models:
+        part = pd.DataFrame(
+            {
+                ID: means.index.to_numpy(),
+                "model": m,
+                "mase": means[f"{m}\0ae"].to_numpy() / mase_s,
+                "rmsse": np.sqrt(means[f"{m}\0se"].to_numpy() / rmsse_s),
+                "bias": means[f"{m}\0e"].to_numpy(),
+            }
+        )
+        levels = (quantiles or {}).get(m)
+        if levels:
+            pin = np.mean([means[f"{m}\0pin{q}"].to_numpy() for q in levels], axis=0)
+            part["scaled_pinball"] = pin / mase_s
+        parts.append(part)
+    out = pd.concat(parts, ignore_index=True)
+    return out.replace([np.inf, -np.inf], np.nan)
 
 
 def summarize(

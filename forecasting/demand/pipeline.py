@@ -43,10 +43,11 @@ def backtest_report(
         empty = pd.DataFrame(columns=["model", "demand_class", "rmsse", "mase", "bias"])
         return empty, empty
     cfg = model.config
-    first_cutoff = cv["cutoff"].min()
-    train = model.panel_[model.panel_["ds"] <= first_cutoff]
     qmap = {"forecast": {q: f"forecast-{n}" for n, q in cfg.quantiles.items()}}
-    per_series = series_metrics(cv, train, ["forecast", *model.candidates_], qmap)
+    # scaled by the naive forecast on the data before the first cutoff (model.scales_)
+    per_series = series_metrics(
+        cv, None, ["forecast", *model.candidates_], qmap, scales=model.scales_
+    )
     revenue = _revenue(sales).reindex(pd.MultiIndex.from_frame(model.keys_[KEYS])).fillna(0.0)
     weights = pd.Series(revenue.to_numpy(), index=model.keys_["unique_id"].to_numpy())
     classes = model.classes_.set_index("unique_id")["demand_class"]
@@ -74,7 +75,7 @@ def _revenue(sales: pd.DataFrame) -> pd.Series:
         if "price" in sales.columns and sales["price"].notna().any()
         else 1.0
     )
-    return (sales["y"] * price).groupby([sales["sku_id"], sales["channel"]]).sum()
+    return (sales["y"] * price).groupby([sales["sku_id"], sales["channel"]], observed=True).sum()
 
 
 def train_demand(
@@ -92,7 +93,8 @@ def train_demand(
     import mlflow
 
     cfg = config or DemandConfig()
-    sales = validate(sales, SALES, source or "<sales>")
+    # IDs as categories: the sales may be tens of millions of rows
+    sales = validate(sales, SALES, source or "<sales>", categorical_ids=True)
     model = DemandForecaster(cfg, engine=engine).fit(sales)
     forecast = model.predict()
     per_series, summary = backtest_report(model, sales)
@@ -112,6 +114,8 @@ def train_demand(
         )
         mlflow.log_metrics(_metrics(summary, model))
         mlflow.log_dict({k: list(v) for k, v in model.selection_.items()}, "selection.json")
+        if model.screening_:  # costly models backtested on a sample: kept or dropped per class
+            mlflow.log_dict(model.screening_, "screening.json")
         tracking.log_table(classification, "classification/series.parquet")
         tracking.log_table(sku_classes, "classification/sku.parquet")
         tracking.log_table(per_series, "backtest/series_metrics.parquet")
