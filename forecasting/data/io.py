@@ -66,6 +66,7 @@ def read_table(
     # the Arrow buffers are released column by column as pandas takes them over
     df = table.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True)
     del table
+    pa.default_memory_pool().release_unused()  # give the Arrow buffers back to the system
     for col in contract.id_columns:  # CSV: text columns read back as '' where empty
         if col in df.columns and df[col].dtype == object:
             df[col] = df[col].where(df[col] != "", None)

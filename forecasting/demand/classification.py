@@ -50,45 +50,62 @@ def classify_demand(
     in the table.
     """
     keys = list(by)
-    has_price = "price" in sales.columns and sales["price"].notna().any()
-    df = sales[[*keys, "ds", "y"]].copy()
-    if has_price:
-        price = sales["price"].astype("float64")
-        price = price.fillna(
-            price.groupby([sales[k] for k in keys], observed=True).transform("mean")
-        )
-        df["revenue"] = (sales["y"] * price.fillna(0.0)).to_numpy()
+    # numpy group sums on integer codes: the sales may be tens of millions of rows, and a
+    # pandas groupby on (sku_id, ds) would hash every row again and hold several copies
+    group, names = _group_codes(sales, keys)
+    n = len(names)
+    y = sales["y"].to_numpy(dtype="float64")
+    if "price" in sales.columns and sales["price"].notna().any():
+        price = sales["price"].to_numpy(dtype="float64")
+        known = ~np.isnan(price)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_price = np.bincount(group[known], price[known], n) / np.bincount(
+                group[known], minlength=n
+            )
+        price = np.where(known, price, mean_price[group])
+        revenue = y * np.nan_to_num(price, nan=0.0)
     else:
-        df["revenue"] = sales["y"].to_numpy(dtype="float64")
+        revenue = y
+    day = sales["ds"].to_numpy(dtype="datetime64[ns]").view("int64")
     if keys != ["sku_id", "channel"] and "channel" in sales.columns:
-        df = df.groupby([*keys, "ds"], sort=False, observed=True).sum().reset_index()
-    end = df["ds"].max()
-    grouped = df.groupby(keys, sort=True, observed=True)
-    sold = df["y"].to_numpy() > 0
-    first_sale = df["ds"].where(sold).groupby([df[k] for k in keys], observed=True).transform("min")
-    active = (df["ds"] >= first_sale).to_numpy()
-    stats = grouped.agg(total_units=("y", "sum"), revenue=("revenue", "sum"))
-    nz = df.loc[sold, [*keys, "ds", "y"]].assign(y2=lambda d: d["y"] ** 2)
-    nz_stats = nz.groupby(keys, sort=True, observed=True).agg(
-        first_sale=("ds", "min"),
-        last_sale=("ds", "max"),
-        n_nonzero=("y", "size"),
-        size_mean=("y", "mean"),
-        size_sq_mean=("y2", "mean"),
-    )
-    # population variance of the demand sizes, clipped at 0 against rounding
-    nz_stats["size_var"] = (nz_stats["size_sq_mean"] - nz_stats["size_mean"] ** 2).clip(lower=0)
-    n_active = df.loc[active].groupby(keys, sort=True, observed=True).size().rename("n_periods")
-    stats = stats.join(nz_stats).join(n_active)
-    stats["n_nonzero"] = stats["n_nonzero"].fillna(0).astype("int64")
-    stats["n_periods"] = stats["n_periods"].fillna(0).astype("int64")
+        # channels summed per period: one row per (group, period)
+        day_code, days = pd.factorize(day)
+        pair, pairs = pd.factorize(group.astype(np.int64) * len(days) + day_code)
+        y = np.bincount(pair, y, len(pairs))
+        revenue = np.bincount(pair, revenue, len(pairs))
+        group, day = pairs // len(days), np.asarray(days)[pairs % len(days)]
+        del day_code, pair, pairs
+    end = int(day.max())
+    sold = y > 0
+    first = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, group[sold], day[sold])
+    last = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(last, group[sold], day[sold])
+    n_periods = np.bincount(group[day >= first[group]], minlength=n)
+    n_nonzero = np.bincount(group[sold], minlength=n)
+    size_sum = np.bincount(group[sold], y[sold], n)
+    size_sq = np.bincount(group[sold], y[sold] ** 2, n)
+    has_sale = n_nonzero > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        stats["adi"] = np.where(
-            stats["n_nonzero"] > 0, stats["n_periods"] / stats["n_nonzero"], np.nan
-        )
-        stats["cv2"] = stats["size_var"] / stats["size_mean"] ** 2
-    stats["demand_class"] = syntetos_boylan(stats["adi"], stats["cv2"])
-    stats["days_since_last_sale"] = (end - stats["last_sale"]).dt.days
+        size_mean = np.where(has_sale, size_sum / n_nonzero, np.nan)
+        # population variance of the demand sizes, clipped at 0 against rounding
+        size_var = np.clip(size_sq / n_nonzero - size_mean**2, 0.0, None)
+        adi = np.where(has_sale, n_periods / n_nonzero, np.nan)
+        cv2 = size_var / size_mean**2
+    first_sale = pd.to_datetime(np.where(has_sale, first, np.iinfo(np.int64).min))
+    last_sale = pd.to_datetime(np.where(has_sale, last, np.iinfo(np.int64).min))
+    stats = names.assign(
+        demand_class=syntetos_boylan(adi, cv2),
+        adi=adi,
+        cv2=cv2,
+        n_periods=n_periods.astype("int64"),
+        n_nonzero=n_nonzero.astype("int64"),
+        total_units=np.bincount(group, y, n),
+        revenue=np.bincount(group, revenue, n),
+        first_sale=first_sale,
+        last_sale=last_sale,
+    )
+    stats["days_since_last_sale"] = (pd.Timestamp(end) - stats["last_sale"]).dt.days
     stats["abc"] = _abc(stats["revenue"].to_numpy(), abc_cutoffs)
     cols = [
         "demand_class",
@@ -103,11 +120,27 @@ def classify_demand(
         "last_sale",
         "days_since_last_sale",
     ]
-    out = stats[cols].reset_index()
-    for k in keys:  # categorical IDs in, text IDs out
-        if isinstance(out[k].dtype, pd.CategoricalDtype):
-            out[k] = out[k].astype(object)
-    return out
+    return stats[[*keys, *cols]]
+
+
+def _group_codes(sales: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Per row the code of its group of ``keys`` (groups in sorted order), and the groups'
+    key values as text."""
+    code = np.zeros(len(sales), dtype=np.int64)
+    levels = []
+    for k in keys:
+        col = sales[k]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            col = col.cat.set_categories(sorted(col.cat.categories))
+        c, uniques = pd.factorize(col, sort=True)
+        levels.append(np.asarray(uniques, dtype=object))
+        code = code * len(uniques) + c
+    group, combos = pd.factorize(code, sort=True)
+    names = {}
+    for k, values in zip(reversed(keys), reversed(levels), strict=True):
+        names[k] = values[combos % len(values)]
+        combos = combos // len(values)
+    return group, pd.DataFrame({k: names[k] for k in keys})
 
 
 def _abc(revenue: np.ndarray, cutoffs: tuple[float, float]) -> np.ndarray:

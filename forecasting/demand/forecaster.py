@@ -553,7 +553,7 @@ class DemandForecaster:
                 )
             mlf = _make_mlf(cfg, panel)
             keep = max(cfg.lag_list) + max(cfg.window_list) + max(cfg.lag_list) + 1
-            recent = panel.groupby("unique_id", sort=False).tail(keep)
+            recent = _latest(panel, keep, cfg)  # every series ends at the last period
             with _quiet():
                 mlf.preprocess(
                     _lgb_frame(recent, self.exog_, self.statics_), static_features=self.statics_
@@ -650,7 +650,8 @@ def prepare_panel(
         agg["promo"] = "max"
     order = _panel_order(cols["unique_id"], cols["ds"])
     if order is not None:
-        cols = {k: v[order] for k, v in cols.items()}
+        for k in list(cols):  # one column at a time: one extra column in memory, not all
+            cols[k] = cols[k][order]
         del order
     ids, ds = cols["unique_id"], cols["ds"]
     repeats = (ids[1:] == ids[:-1]) & (ds[1:] == ds[:-1])
@@ -666,8 +667,12 @@ def prepare_panel(
     np.minimum.at(first, cols["unique_id"][sold], day[sold])
     keep = day >= first[cols["unique_id"]]
     del sold, day
-    df = pd.DataFrame({k: v[keep] for k, v in cols.items()})
-    del cols, keep
+    if not keep.all():
+        for k in list(cols):
+            cols[k] = cols[k][keep]
+    del keep
+    df = pd.DataFrame(cols, copy=False)
+    del cols
     if df.empty:
         return _empty_panel(), keys, end
     if not _complete(df, end, config):
@@ -686,7 +691,7 @@ def prepare_panel(
         price = grouped.ffill().fillna(grouped.bfill())
         mean_price = price.groupby(df["unique_id"]).transform("mean")
         df["price_ratio"] = (price / mean_price).fillna(1.0).astype("float32")
-        df = df.drop(columns="price")
+        del df["price"], price, mean_price, grouped  # in place: no copy of the panel
     if has_promo:
         df["promo"] = df["promo"].fillna(0.0).astype("float32")
     ids = df["unique_id"].to_numpy()
