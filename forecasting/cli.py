@@ -519,6 +519,15 @@ def _sales_from_transactions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _system_arrow_memory() -> None:
+    """Arrow buffers from the system allocator: Arrow's default (mimalloc) keeps the pages
+    of a freed table, so after reading 59 M rows into pandas the process held the table
+    twice (measured: 3.1 GiB instead of 1.8)."""
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -529,6 +538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for name in ("mlflow", "alembic", "urllib3", "matplotlib"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    _system_arrow_memory()
     try:
         return int(args.handler(args))
     except ForecastingError as exc:

@@ -152,7 +152,9 @@ def validate(
     codes: dict[str, np.ndarray] = {}  # integer codes of the ID columns, for the key check
     for col in contract.columns:
         if col.name in out.columns:
-            out[col.name] = _convert(out, col, contract, src, line_numbers, codes, categorical_ids)
+            converted = _convert(out, col, contract, src, line_numbers, codes, categorical_ids)
+            if converted is not out[col.name]:  # assigning copies: only what changed
+                out[col.name] = converted
     key = [k for k in contract.key if k in out.columns]
     if key:
         dup = _duplicated(out, key, codes)
@@ -261,10 +263,12 @@ def _convert(
             )
         if col.required and null.any():
             raise fail(null, "have no date", f"every row needs a '{col.name}'")
-        return out.astype("datetime64[ns]", copy=False)
+        return out if out.dtype == "datetime64[ns]" else out.astype("datetime64[ns]")
     # number / flag
-    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
-        num = s.astype("float64", copy=False)
+    if s.dtype == "float64":
+        num = s
+    elif pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+        num = s.astype("float64")
     else:
         num = pd.to_numeric(s, errors="coerce").astype("float64")
     bad = num.isna().to_numpy() & ~null
@@ -277,6 +281,8 @@ def _convert(
         bad = ~np.isnan(values) & ~np.isin(values, (0.0, 1.0))
         if bad.any():
             raise fail(bad, "are neither 0 nor 1", f"'{col.name}' is a 0/1 flag")
+        if s.dtype == "int8":
+            return s
         return num.astype("Int8") if null.any() else num.astype("int8")
     if col.lower is not None:
         with np.errstate(invalid="ignore"):
