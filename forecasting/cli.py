@@ -430,7 +430,8 @@ def _score(args: argparse.Namespace) -> int:
         skus = pd.Index(part["sku_id"].unique()).sort_values()
         for start in range(0, len(skus), args.chunk_size):
             chunk = skus[start : start + args.chunk_size]
-            parts.append(model.predict(part[part["sku_id"].isin(chunk)]))
+            rows = part if len(chunk) == len(skus) else part[part["sku_id"].isin(chunk)]
+            parts.append(model.predict(rows))
             done += len(chunk)
             log.info("scored %d SKUs", done)
         del part
