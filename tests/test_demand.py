@@ -230,10 +230,16 @@ def test_a_costly_model_that_wins_on_the_sample_is_fitted_on_the_whole_class() -
 
 
 def test_backtest_forecasts_ignore_history_older_than_the_window(small: SyntheticData) -> None:
-    """With ``history`` set, the models learn from the latest periods only: doubling every
-    sale older than the window changes none of the candidates' backtest forecasts."""
-    cfg = FAST.with_(local_models=("SeasonalNaive", "CrostonSBA", "TSB"), history=30)
+    """With ``history`` (local models) and a row budget (LightGBM) the models learn from the
+    latest periods only: doubling every sale older than the window changes none of the
+    candidates' backtest forecasts."""
     sales = small.sales
+    n_series = sales.groupby(["sku_id", "channel"]).ngroups
+    cfg = FAST.with_(
+        local_models=("SeasonalNaive", "CrostonSBA", "TSB"),
+        history=30,
+        lgb_max_rows=30 * n_series,  # 30 periods per series
+    )
     # first backtest cutoff minus the window and LightGBM's feature warm-up (lag 7 + 90)
     first_cutoff = sales["ds"].max() - pd.Timedelta(days=14 * cfg.n_windows)
     old = sales["ds"] <= first_cutoff - pd.Timedelta(days=30 + 97)
@@ -243,5 +249,6 @@ def test_backtest_forecasts_ignore_history_older_than_the_window(small: Syntheti
     b = DemandForecaster(cfg).fit(changed).cv_
     models = ["SeasonalNaive", "CrostonSBA", "TSB_d0.1_p0.1", "LightGBM"]
     pd.testing.assert_frame_equal(a[["unique_id", "ds", *models]], b[["unique_id", "ds", *models]])
-    full = DemandForecaster(cfg.with_(history=0)).fit(changed).cv_
-    assert not np.allclose(full["CrostonSBA"], b["CrostonSBA"])  # the window made the change
+    full = DemandForecaster(cfg.with_(history=0, lgb_max_rows=None)).fit(changed).cv_
+    for model in ("CrostonSBA", "LightGBM"):  # without the windows the old sales count
+        assert not np.allclose(full[model], b[model])

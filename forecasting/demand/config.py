@@ -19,9 +19,9 @@ LOCAL_MODELS = ("AutoETS", "SeasonalNaive", "CrostonSBA", "TSB", "IMAPA", "ADIDA
 DEFAULT_LAGS = {"D": (7, 14, 21, 28), "W": (1, 2, 3, 4, 8, 13, 26, 52), "M": (1, 2, 3, 6, 12)}
 DEFAULT_WINDOWS = {"D": (7, 28, 90), "W": (4, 13, 26), "M": (3, 6, 12)}
 DATE_FEATURES = {"D": ("dayofweek", "month", "day"), "W": ("month", "week"), "M": ("month",)}
-#: Periods of recent history the local models and LightGBM learn from, by frequency (None:
-#: all). A year of days is 5x less work than M5's five years, with the same forecasts for
-#: models whose memory is weeks; three years of weeks keep two full yearly seasons.
+#: Periods of recent history the local models learn from, by frequency (None: all). A year
+#: of days is 5x less work than M5's five years, with the same forecasts for models whose
+#: memory is weeks; three years of weeks keep two full yearly seasons.
 DEFAULT_HISTORY = {"D": 364, "W": 156, "M": None}
 #: Models that cost far more per series than the rest: fitted only on the classes below.
 COSTLY_MODELS = ("AutoETS",)
@@ -48,8 +48,8 @@ class DemandConfig:
     # series per costly class the costly models are backtested on first; they are fitted on
     # the rest of the class only where they win on the sample (0: every series at once)
     costly_sample: int = 300
-    # periods of the latest history the local models / LightGBM fit on, per backtest window
-    # and at the end (None: by frequency, DEFAULT_HISTORY; 0: all of it)
+    # periods of the latest history the local models fit on, per backtest window and at the
+    # end (None: by frequency, DEFAULT_HISTORY; 0: all of it)
     history: int | None = None
     tsb_grid: tuple[tuple[float, float], ...] = ((0.1, 0.1), (0.2, 0.05), (0.05, 0.2))
     use_lightgbm: bool = True
@@ -59,7 +59,8 @@ class DemandConfig:
     lgb_learning_rate: float = 0.05
     lgb_num_leaves: int = 63
     lgb_min_child_samples: int = 50
-    # LightGBM's training rows at most: with many series each gives fewer recent periods
+    # LightGBM's training rows at most: all history while it fits, else fewer recent periods
+    # per series (None: no limit)
     lgb_max_rows: int | None = 4_000_000
     tweedie_variance_power: float = 1.1
     max_sku_categories: int = 5000  # up to this many SKUs, LightGBM sees the SKU as a category

@@ -243,9 +243,9 @@ class DemandForecaster:
         self.n_series_ = len(keys)
 
     def _fit_lgb(self, panel: pd.DataFrame) -> Any:
-        """The global LightGBM on the latest history (`DemandConfig.history`) of the panel."""
+        """The global LightGBM on the latest periods of the panel within its row budget."""
         cfg = self.config
-        periods = self._lgb_periods(panel["unique_id"].nunique())
+        periods = self._lgb_periods(panel)
         data = _latest(panel, periods + _warmup(cfg), cfg) if periods else panel
         mlf = _make_mlf(cfg, data)
         with _quiet():
@@ -304,7 +304,7 @@ class DemandForecaster:
         costly_cols = [c for c in cv.columns if c in COSTLY_MODELS]
         cv.loc[~cv["unique_id"].isin(sampled).to_numpy(), costly_cols] = np.nan  # not fitted
         timings["local_cv"] = round(time.perf_counter() - t, 2)
-        periods = self._lgb_periods(data["unique_id"].nunique())
+        periods = self._lgb_periods(data)
         lgb_data = _latest(data, periods + _warmup(cfg) + holdout, cfg) if periods else data
         if cfg.use_lightgbm and _lgb_trainable(lgb_data, cfg, windows=nw):
             t = time.perf_counter()
@@ -427,16 +427,18 @@ class DemandForecaster:
                 cv[col] = np.where(new_rows, values, cv[col].to_numpy())
         return _with_ensembles(cv.drop(columns="demand_class"), cfg)
 
-    def _lgb_periods(self, n_series: int) -> int | None:
-        """Latest periods per series LightGBM trains on: the history, fewer when the
-        series are so many that the rows would pass ``lgb_max_rows`` (never fewer than
-        two horizons)."""
+    def _lgb_periods(self, panel: pd.DataFrame) -> int | None:
+        """Latest periods per series LightGBM trains on: all of them (None) while the rows
+        stay within ``lgb_max_rows``, else as many as the budget allows (never fewer than
+        two horizons). A global model learns from every series, so with many series a
+        shorter window per series loses little and keeps training time flat."""
         cfg = self.config
-        hist = cfg.history_periods
-        if not cfg.lgb_max_rows or n_series == 0:
-            return hist
+        if not cfg.lgb_max_rows or panel.empty:
+            return None
+        lengths = np.bincount(panel["unique_id"].to_numpy())
+        n_series = int((lengths > 0).sum())
         budget = max(cfg.lgb_max_rows // n_series, 2 * cfg.horizon)
-        return min(hist, budget) if hist else budget
+        return budget if budget < lengths.max() else None
 
     def _predict(
         self,
@@ -950,7 +952,10 @@ def _latest(panel: pd.DataFrame, periods: int, cfg: DemandConfig) -> pd.DataFram
     last period)."""
     if panel.empty:
         return panel
-    start = panel["ds"].max() - pd.tseries.frequencies.to_offset(cfg.pandas_freq) * periods
+    try:
+        start = panel["ds"].max() - pd.tseries.frequencies.to_offset(cfg.pandas_freq) * periods
+    except (OverflowError, pd.errors.OutOfBoundsDatetime, pd.errors.OutOfBoundsTimedelta):
+        return panel  # more periods than the calendar holds: all of them
     return panel[panel["ds"] > start]
 
 
