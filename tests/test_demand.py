@@ -102,6 +102,9 @@ def test_save_load_gives_the_same_forecasts_from_lean_files(
     assert names == expected | ({"lightgbm.txt"} if fitted.lgb_ is not None else set())
     loaded = DemandForecaster.load(folder)
     pd.testing.assert_frame_equal(loaded.predict(small.sales), fitted.predict(small.sales))
+    # a loaded model saved again (e.g. registered from a folder) keeps its LightGBM file
+    again = DemandForecaster.load(loaded.save(tmp_path / "again"))
+    pd.testing.assert_frame_equal(again.predict(small.sales), fitted.predict(small.sales))
 
 
 def test_same_seed_same_forecasts(small: SyntheticData, fitted: DemandForecaster) -> None:

@@ -174,6 +174,8 @@ class DemandForecaster:
         self.class_offsets_.to_parquet(out / "class_quantiles.parquet", index=False)
         if self.lgb_ is not None:
             self.lgb_.models_[LGB].booster_.save_model(str(out / "lightgbm.txt"))
+        elif getattr(self, "lgb_booster_", None) is not None:  # a loaded forecaster saved again
+            self.lgb_booster_.save_model(str(out / "lightgbm.txt"))
         return out
 
     @classmethod
