@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -140,8 +141,6 @@ def _partition(
 ) -> list[Path]:
     import math
 
-    import numpy as np
-
     if fmt == "csv":
         reader = pacsv.open_csv(
             p,
@@ -178,11 +177,14 @@ def _partition(
         for batch in _chain(first, batches):
             if batch.num_rows == 0:
                 continue
-            keys = batch.column(key).to_numpy(zero_copy_only=False).astype(object)
-            bucket = pd.util.hash_array(keys) % np.uint64(n_parts)  # stable across runs
-            table = pa.Table.from_batches([batch])
-            for b in np.unique(bucket):
-                part = table.filter(pa.array(bucket == b))
+            bucket = _buckets(batch.column(key), n_parts)
+            order = np.argsort(bucket, kind="stable")  # one take, then zero-copy slices
+            table = pa.Table.from_batches([batch]).take(pa.array(order))
+            bucket = bucket[order]
+            values, starts = np.unique(bucket, return_index=True)
+            ends = np.append(starts[1:], len(bucket))
+            for b, lo, hi in zip(values, starts, ends, strict=True):
+                part = table.slice(int(lo), int(hi - lo))
                 if int(b) not in writers:
                     writers[int(b)] = pq.ParquetWriter(
                         tmp / f"part-{int(b):05d}.parquet", part.schema
@@ -192,6 +194,18 @@ def _partition(
         for w in writers.values():
             w.close()
     return [tmp / f"part-{b:05d}.parquet" for b in sorted(writers)]
+
+
+def _buckets(ids: pa.Array, n_parts: int) -> np.ndarray:
+    """Hash bucket of each row's ID, stable across runs and files: the distinct IDs of the
+    batch are hashed (pandas' hash of the text), then mapped back to the rows."""
+    import pyarrow.compute as pc
+
+    encoded = ids if pa.types.is_dictionary(ids.type) else pc.dictionary_encode(ids)
+    text = encoded.dictionary.cast(pa.string()).to_numpy(zero_copy_only=False).astype(object)
+    per_id = np.append(pd.util.hash_array(text) % np.uint64(n_parts), np.uint64(0))
+    null = len(text)  # a row without an ID goes to bucket 0, where validation names it
+    return per_id[pc.fill_null(encoded.indices, null).to_numpy(zero_copy_only=False)]
 
 
 def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
