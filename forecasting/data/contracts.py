@@ -181,14 +181,13 @@ def _duplicated(df: pd.DataFrame, key: list[str], codes: dict[str, np.ndarray]) 
     ]
     if _strictly_increasing(columns):  # the usual sorted table: no hashing needed
         return np.zeros(len(df), dtype=bool)
+    dense = [codes[k] if k in codes else pd.factorize(df[k])[0] for k in key]
     combined = np.zeros(len(df), dtype=np.int64)
     size = 1
-    for k in key:
-        code = codes[k] if k in codes else pd.factorize(df[k])[0]
+    for code in dense:
         n = int(code.max()) + 2 if len(code) else 1  # -1 (null) included
         if size * n >= 2**62:  # too many combinations for one integer: hash the columns
-            parts = {c: codes[c] if c in codes else pd.factorize(df[c])[0] for c in key}
-            return pd.DataFrame(parts).duplicated(keep=False).to_numpy()
+            return pd.DataFrame(dict(enumerate(dense))).duplicated(keep=False).to_numpy()
         combined = combined * n + (code + 1)
         size *= n
     return pd.Series(combined).duplicated(keep=False).to_numpy()

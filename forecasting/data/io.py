@@ -30,11 +30,8 @@ def table_format(path: str | os.PathLike[str]) -> str:
     raise ForecastingError(f"{path}: unknown file type; use .csv, .csv.gz, .parquet or .pq")
 
 
-def read_table(
-    path: str | os.PathLike[str], contract: TableContract, *, categorical_ids: bool = False
-) -> pd.DataFrame:
-    """Read and validate one contract table; IDs are read as text, never as numbers
-    (``categorical_ids``: as categories of text, for tables of tens of millions of rows)."""
+def _existing(path: str | os.PathLike[str], contract: TableContract) -> tuple[str, str, Path]:
+    """(name for errors, format, path) of a non-empty input file; user errors otherwise."""
     src = str(path)
     fmt = table_format(path)
     p = Path(path)
@@ -42,6 +39,15 @@ def read_table(
         raise ForecastingError(f"{src}: file not found")
     if p.stat().st_size == 0:
         raise DataContractError(src, f"the {contract.name} file is empty", "give a non-empty file")
+    return src, fmt, p
+
+
+def read_table(
+    path: str | os.PathLike[str], contract: TableContract, *, categorical_ids: bool = False
+) -> pd.DataFrame:
+    """Read and validate one contract table; IDs are read as text, never as numbers
+    (``categorical_ids``: as categories of text, for tables of tens of millions of rows)."""
+    src, fmt, p = _existing(path, contract)
     try:
         if fmt == "csv":
             table = pacsv.read_csv(
@@ -52,9 +58,11 @@ def read_table(
                 ),
             )
         else:
-            present = set(pq.ParquetFile(p).schema_arrow.names)
-            ids = [c for c in contract.id_columns if c in present]
-            table = pq.read_table(p, read_dictionary=ids if categorical_ids else None)
+            ids = None
+            if categorical_ids:
+                present = set(pq.ParquetFile(p).schema_arrow.names)
+                ids = [c for c in contract.id_columns if c in present]
+            table = pq.read_table(p, read_dictionary=ids)
     except (pa.ArrowInvalid, OSError) as exc:
         first = str(exc).splitlines()[0]
         if "Empty CSV file" in first:
@@ -67,7 +75,6 @@ def read_table(
     # the Arrow buffers are released column by column as pandas takes them over
     df = table.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True)
     del table
-    pa.default_memory_pool().release_unused()  # give the Arrow buffers back to the system
     for col in contract.id_columns:  # CSV: text columns read back as '' where empty
         if col in df.columns and df[col].dtype == object:
             df[col] = df[col].where(df[col] != "", None)
@@ -108,13 +115,7 @@ def iter_sku_parts(
     is then validated against ``contract`` and yielded. A violation raises
     `DataContractError` naming the file and the part (CSV line numbers are not kept).
     """
-    src = str(path)
-    fmt = table_format(path)
-    p = Path(path)
-    if not p.is_file():
-        raise ForecastingError(f"{src}: file not found")
-    if p.stat().st_size == 0:
-        raise DataContractError(src, f"the {contract.name} file is empty", "give a non-empty file")
+    src, fmt, p = _existing(path, contract)
     with tempfile.TemporaryDirectory(prefix="forecasting-parts-") as tmp:
         try:
             files = _partition(p, fmt, contract, rows_per_part, key, Path(tmp))

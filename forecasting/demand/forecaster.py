@@ -389,7 +389,6 @@ class DemandForecaster:
         candidates.remove("demand_class")
         costly = [c for c in candidates if set(_members(c)) & set(COSTLY_MODELS)]
         costly_names = tuple(m for m in cfg.local_models if m in COSTLY_MODELS)
-        self.screening_ = {}
         for cls, ids in sample.items():
             everyone = np.unique(cv.loc[cv["demand_class"] == cls, "unique_id"].to_numpy())
             if len(ids) == 0:
