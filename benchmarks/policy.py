@@ -6,12 +6,15 @@ the predictor is fitted on the history up to the inventory snapshot and the held
 after it are replayed. Online Retail: SKU x country daily sales from the cleaned
 transactions; the predictor is fitted on the data before the last ``holdout`` days and
 those days are replayed; there is no stock data, so each policy starts at its own
-order-up-to levels. Run: python -m benchmarks.policy
+order-up-to levels. Each also gives the same fitted predictor's decisions and simulation
+when LightGBM's part comes from the mean of its recursive forecasts rather than the direct
+horizon model (``direct_vs_recursive_horizon``). Run: python -m benchmarks.policy
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from typing import Any
 
@@ -48,6 +51,47 @@ def _simulation_figures(result: Any) -> dict[str, Any]:
     }
     out["change"] = {k: round(v, 6) for k, v in result.improvement().items()}
     return out
+
+
+def recursive_twin(predictor: ElasticSkuPredictor) -> ElasticSkuPredictor:
+    """The same fitted predictor deciding from the mean of LightGBM's recursive forecasts
+    instead of its direct horizon model."""
+    twin = copy.copy(predictor)
+    twin.demand_ = copy.copy(predictor.demand_)
+    twin.demand_.lgb_horizon_ = None
+    return twin
+
+
+def direct_vs_recursive(
+    predictor: ElasticSkuPredictor,
+    decisions: pd.DataFrame,
+    result: Any,
+    sales: pd.DataFrame,
+    inventory: pd.DataFrame | None,
+    holdout: int,
+) -> dict[str, Any]:
+    """The simulation and decisions of `recursive_twin` beside the direct model's."""
+    start = time.perf_counter()
+    other, other_decisions = simulate_predictor(
+        recursive_twin(predictor), sales, inventory, holdout
+    )
+    seconds = time.perf_counter() - start
+    both = decisions.merge(other_decisions, on="sku_id", suffixes=("", "_recursive"))
+    return {
+        "direct_model_fitted": predictor.demand_.lgb_horizon_ is not None,
+        "same_stocking_share": round(
+            float((both["stocking"] == both["stocking_recursive"]).mean()), 4
+        ),
+        "same_slow_mover_share": round(
+            float((both["slow_mover"] == both["slow_mover_recursive"]).mean()), 4
+        ),
+        "forecast_units_ratio_direct_over_recursive": round(
+            float(both["forecast_units"].sum() / both["forecast_units_recursive"].sum()), 4
+        ),
+        "simulation_direct": _simulation_figures(result),
+        "simulation_recursive": _simulation_figures(other),
+        "seconds_simulate_recursive": round(seconds, 1),
+    }
 
 
 def synthetic(n_skus: int, holdout: int, seed: int) -> dict[str, Any]:
@@ -117,6 +161,9 @@ def synthetic(n_skus: int, holdout: int, seed: int) -> dict[str, Any]:
         "slow_mover_share_end_by_archetype": by_archetype,
         "seconds_fit": round(seconds_fit, 1),
         "seconds_simulate": round(seconds_simulate, 1),
+        "direct_vs_recursive_horizon": direct_vs_recursive(
+            predictor, decisions, result, world.sales, world.inventory, holdout
+        ),
     }
 
 
@@ -147,6 +194,9 @@ def online_retail(holdout: int) -> dict[str, Any]:
         "simulation": _simulation_figures(result),
         "seconds_fit": round(seconds_fit, 1),
         "seconds_simulate": round(seconds_simulate, 1),
+        "direct_vs_recursive_horizon": direct_vs_recursive(
+            predictor, decisions, result, sales, None, holdout
+        ),
     }
 
 

@@ -403,37 +403,29 @@ def _score_spark(args: argparse.Namespace) -> int:
 def _score(args: argparse.Namespace) -> int:
     if args.engine == "spark":
         return _score_spark(args)
-    import mlflow
     import pandas as pd
-    from mlflow.exceptions import MlflowException
 
     from forecasting.data.contracts import INVENTORY, SALES
     from forecasting.data.io import iter_sku_parts, read_table, write_table
-    from forecasting.policy.decide import with_stock
+    from forecasting.predictor import load_predictor, score_part
 
     table_format(args.output)
     if args.chunk_size < 1 or args.rows_per_part < 1:
         raise ForecastingError("--chunk-size and --rows-per-part must be >= 1")
     inventory = read_table(args.inventory, INVENTORY) if args.inventory else None
     tracking.configure(args.tracking_uri)
-    try:
-        model = mlflow.pyfunc.load_model(args.model)
-    except (MlflowException, OSError) as exc:
-        raise ForecastingError(f"cannot load {args.model}: {str(exc).splitlines()[0]}") from None
+    predictor = load_predictor(args.model)
     parts = []
     log = logging.getLogger("forecasting.score")
     done = 0
     # the sales are streamed into parts of whole SKUs: memory follows the part, not the file
-    for part in iter_sku_parts(args.sales, SALES, rows_per_part=args.rows_per_part):
-        if inventory is not None:
-            part = with_stock(part, inventory[inventory["sku_id"].isin(part["sku_id"].unique())])
-        skus = pd.Index(part["sku_id"].unique()).sort_values()
-        for start in range(0, len(skus), args.chunk_size):
-            chunk = skus[start : start + args.chunk_size]
-            rows = part if len(chunk) == len(skus) else part[part["sku_id"].isin(chunk)]
-            parts.append(model.predict(rows))
-            done += len(chunk)
-            log.info("scored %d SKUs", done)
+    sales = iter_sku_parts(
+        args.sales, SALES, rows_per_part=args.rows_per_part, categorical_ids=True
+    )
+    for part in sales:
+        parts.append(score_part(predictor, part, inventory, args.chunk_size))
+        done += len(parts[-1])
+        log.info("scored %d SKUs", done)
         del part
     decisions = pd.concat(parts, ignore_index=True).sort_values("sku_id", ignore_index=True)
     write_table(decisions, args.output)

@@ -3,6 +3,7 @@ one decision per SKU (DESIGN.md's predictor output)."""
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -32,6 +33,9 @@ class PredictorConfig:
     # candidates too slow to refit at every scoring call: the demand selection is redone
     # without them on the same backtest (AutoETS fits ~100 series/s; the rest ~10^4/s)
     scoring_exclude: tuple[str, ...] = ("AutoETS",)
+    # LightGBM's part of the decision from the direct horizon model (one prediction of each
+    # series' mean over the horizon) rather than the mean of `horizon` recursive steps
+    direct_horizon: bool = True
 
 
 class ElasticSkuPredictor:
@@ -58,6 +62,11 @@ class ElasticSkuPredictor:
         used = {m for models in demand.selection_.values() for m in models}
         if used & set(cfg.scoring_exclude):
             demand = demand.without(cfg.scoring_exclude)
+        elif demand is forecaster:
+            demand = copy.copy(demand)  # the caller's forecaster is not changed
+        demand.lgb_horizon_, demand.horizon_h_ = None, None
+        if cfg.direct_horizon:
+            demand.fit_horizon_model(sales)
         self.demand_ = demand
         rates = sku_repurchase_rates(tx, tx["ts"].max(), cfg.repurchase_days)
         facts = rates[["sku_id", "predicted_rate"]].rename(
@@ -81,23 +90,32 @@ class ElasticSkuPredictor:
         sales: pd.DataFrame,
         inventory: pd.DataFrame | None = None,
         horizon: int | None = None,
+        *,
+        check_input: bool = True,
     ) -> pd.DataFrame:
-        """One row per SKU of ``sales`` (DESIGN.md's columns plus tier units)."""
-        return self.plan(sales, inventory, horizon)[0][OUTPUT_COLUMNS]
+        """One row per SKU of ``sales`` (DESIGN.md's columns plus tier units).
+
+        ``check_input=False`` skips validating ``sales`` and ``inventory`` against their
+        contracts: for callers that validated them already (`score_parts`)."""
+        return self.plan(sales, inventory, horizon, check_input=check_input)[0][OUTPUT_COLUMNS]
 
     def plan(
         self,
         sales: pd.DataFrame,
         inventory: pd.DataFrame | None = None,
         horizon: int | None = None,
+        *,
+        check_input: bool = True,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(decisions with the replay columns, per-channel unified order-up-to units): what
         `forecasting.policy.simulation` replays."""
         if not hasattr(self, "demand_"):
             raise ForecastingError("call fit() (or ElasticSkuPredictor.load) before predict()")
-        sales = validate(sales, SALES, "<sales>")
-        inv = validate(inventory, INVENTORY, "<inventory>") if inventory is not None else None
-        forecast = self.demand_.predict(sales, horizon=horizon)
+        inv = inventory
+        if check_input:
+            sales = validate(sales, SALES, "<sales>")
+            inv = validate(inventory, INVENTORY, "<inventory>") if inventory is not None else None
+        forecast = self.demand_.predict_horizon(sales, horizon=horizon)
         level = max(self.config.demand.levels)
         return plan(forecast, sales, inv, self.sku_facts_, self.config.policy, level=level)
 
@@ -111,6 +129,7 @@ class ElasticSkuPredictor:
             "repurchase_days": self.config.repurchase_days,
             "cost_share_of_price": self.config.cost_share_of_price,
             "scoring_exclude": list(self.config.scoring_exclude),
+            "direct_horizon": self.config.direct_horizon,
         }
         (out / "predictor.json").write_text(json.dumps(state, indent=2))
         return out
@@ -127,6 +146,7 @@ class ElasticSkuPredictor:
             repurchase_days=state["repurchase_days"],
             cost_share_of_price=state["cost_share_of_price"],
             scoring_exclude=tuple(state.get("scoring_exclude", ())),
+            direct_horizon=bool(state.get("direct_horizon", False)),
         )
         self = cls(cfg)
         self.demand_ = demand
@@ -366,6 +386,29 @@ def run_simulation(
         for name, fig in simulation_figures(result).items():
             tracking.log_figure(fig, name)
     return result, run.info.run_id
+
+
+def score_part(
+    predictor: ElasticSkuPredictor,
+    sales: pd.DataFrame,
+    inventory: pd.DataFrame | None = None,
+    chunk_size: int = 2000,
+) -> pd.DataFrame:
+    """Decisions for validated ``sales`` holding every row of their SKUs (a part from
+    `iter_sku_parts`, a Spark group), ``chunk_size`` SKUs per `ElasticSkuPredictor.predict`
+    call; stock from a validated ``inventory``, as `with_stock` puts it on the sales."""
+    from forecasting.policy.decide import with_stock
+
+    if inventory is not None:
+        mine = inventory[inventory["sku_id"].isin(sales["sku_id"].unique())]
+        sales = with_stock(sales, mine) if len(mine) else sales
+    skus = pd.Index(sales["sku_id"].unique()).sort_values()
+    parts = []
+    for start in range(0, len(skus), chunk_size):
+        chunk = skus[start : start + chunk_size]
+        rows = sales if len(chunk) == len(skus) else sales[sales["sku_id"].isin(chunk)]
+        parts.append(predictor.predict(rows, check_input=False))
+    return pd.concat(parts, ignore_index=True)
 
 
 def load_predictor(uri: str) -> ElasticSkuPredictor:

@@ -4,7 +4,7 @@
 workers and applies the registered predictor there with ``applyInPandas``; each Python
 worker loads the model once and keeps it for every group it scores; Spark writes the
 decisions as Parquet itself. The result is the pandas engine's, row for row: a worker runs
-the same `with_stock` and pyfunc ``predict`` on the same rows of each SKU.
+the same `score_part` (stock, then the predictor) on the same rows of each SKU.
 
 SKUs are grouped by a hash bucket of ``sku_id`` rather than one group per SKU: a group per
 SKU would be one model call (with its fixed overhead) per SKU; a bucket holds whole SKUs,
@@ -31,7 +31,7 @@ DECISIONS_SCHEMA = (
     "repurchase_rate double, expected_cost_unified double, expected_cost_tiered double, "
     "reason string, units_central double, units_regional double, units_store double"
 )
-_MODELS: dict[tuple[str, str], Any] = {}  # per Python worker: model URI -> loaded model
+_MODELS: dict[tuple[str, str], Any] = {}  # per Python worker: model URI -> predictor
 
 
 def require_pyspark() -> Any:
@@ -73,9 +73,11 @@ def _load(model_uri: str, tracking_uri: str) -> Any:
     if key not in _MODELS:
         import mlflow
 
+        from forecasting.predictor import load_predictor
+
         mlflow.set_tracking_uri(tracking_uri)
         mlflow.set_registry_uri(tracking_uri)
-        _MODELS[key] = mlflow.pyfunc.load_model(model_uri)
+        _MODELS[key] = load_predictor(model_uri)
     return _MODELS[key]
 
 
@@ -94,7 +96,8 @@ def score_spark(
     from pyspark.sql import functions as F
 
     from forecasting.data.contracts import INVENTORY, SALES, validate
-    from forecasting.policy.decide import OUTPUT_COLUMNS, with_stock
+    from forecasting.policy.decide import OUTPUT_COLUMNS
+    from forecasting.predictor import score_part
 
     sales = _timestamps(spark.read.parquet(sales_path), ("ds",))
     n_skus = sales.select("sku_id").distinct().count()
@@ -108,12 +111,12 @@ def score_spark(
         part = part.drop(columns="_bucket")
         if part.empty:
             return pd.DataFrame(columns=OUTPUT_COLUMNS)
-        part = validate(part, SALES, sales_path)
+        part = validate(part, SALES, sales_path, categorical_ids=True)
+        inventory = None
         if not stock.empty:
             inventory = validate(stock.drop(columns="_bucket"), INVENTORY, str(inventory_path))
-            part = with_stock(part, inventory)
-        decisions = _load(model_uri, tracking_uri).predict(part)
-        return decisions[OUTPUT_COLUMNS]
+        predictor = _load(model_uri, tracking_uri)
+        return score_part(predictor, part, inventory, skus_per_group)[OUTPUT_COLUMNS]
 
     def score(part: pd.DataFrame) -> pd.DataFrame:
         return score_with_stock(part, pd.DataFrame())

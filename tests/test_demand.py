@@ -255,3 +255,56 @@ def test_backtest_forecasts_ignore_history_older_than_the_window(small: Syntheti
     full = DemandForecaster(cfg.with_(history=0, lgb_max_rows=None)).fit(changed).cv_
     for model in ("CrostonSBA", "LightGBM"):  # without the windows the old sales count
         assert not np.allclose(full[model], b[model])
+
+
+def _poisson_levels(levels: list[float], n_days: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2024-01-01", periods=n_days)
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "sku_id": f"{i:04d}",
+                    "channel": "store",
+                    "ds": dates,
+                    "y": rng.poisson(lam, n_days),
+                }
+            )
+            for i, lam in enumerate(levels)
+        ],
+        ignore_index=True,
+    )
+
+
+def test_direct_horizon_model_predicts_each_series_mean_over_the_horizon(tmp_path: Path) -> None:
+    levels = [1.0, 4.0, 12.0, 30.0] * 4
+    sales = _poisson_levels(levels, 300, seed=5)
+    cfg = FAST.with_(local_models=("CrostonSBA",), lgb_n_estimators=150)
+    model = DemandForecaster(cfg).fit(sales).fit_horizon_model(sales)
+    assert model.lgb_horizon_ is not None and model.horizon_h_ == 14
+    direct = model.predict_horizon(sales)
+    assert len(direct) == len(levels)
+    assert (direct["periods"] == 14).all() and (direct["days"] == 14.0).all()
+    assert np.allclose(direct["forecast"], levels, rtol=0.15)
+    qcols = ["forecast-lo-80", "forecast-median", "forecast-hi-80"]
+    assert (np.diff(direct[qcols].to_numpy(), axis=1) >= 0).all()
+    # saved with its own native file, same numbers after loading
+    loaded = DemandForecaster.load(model.save(tmp_path / "m"))
+    assert (tmp_path / "m" / "lightgbm_horizon.txt").exists()
+    pd.testing.assert_frame_equal(loaded.predict_horizon(sales), direct)
+    # another horizon than it was trained for: the mean of the recursive forecasts
+    other = model.predict_horizon(sales, horizon=7)
+    per_period = model.predict(sales, horizon=7).groupby(["sku_id", "channel"])["forecast"].mean()
+    assert np.allclose(other["forecast"], per_period.to_numpy())
+    assert (other["days"] == 7.0).all()
+
+
+def test_forward_mean_is_the_mean_of_the_next_periods_within_a_series() -> None:
+    from forecasting.demand.forecaster import _forward_mean
+
+    ids = np.array([0, 0, 0, 0, 1, 1, 1])
+    y = np.array([1.0, 2.0, 3.0, 4.0, 10.0, 20.0, 30.0])
+    got = _forward_mean(ids, y, 2)
+    expected = [1.5, 2.5, 3.5, np.nan, 15.0, 25.0, np.nan]
+    np.testing.assert_array_equal(got, expected)
+    assert np.isnan(_forward_mean(ids[:1], y[:1], 2)).all()

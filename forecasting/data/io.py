@@ -107,13 +107,16 @@ def iter_sku_parts(
     contract: TableContract,
     rows_per_part: int = 2_000_000,
     key: str = "sku_id",
+    *,
+    categorical_ids: bool = False,
 ) -> Iterator[pd.DataFrame]:
     """Read a large table in parts of whole SKUs, memory bounded by the part, not the file.
 
     One streaming pass writes each batch's rows into ``ceil(rows / rows_per_part)`` hash
     buckets of ``key`` (temporary Parquet files); each bucket, holding every row of its SKUs,
-    is then validated against ``contract`` and yielded. A violation raises
-    `DataContractError` naming the file and the part (CSV line numbers are not kept).
+    is then validated against ``contract`` and yielded (IDs as ``category`` with
+    ``categorical_ids``). A violation raises `DataContractError` naming the file and the part
+    (CSV line numbers are not kept).
     """
     src, fmt, p = _existing(path, contract)
     with tempfile.TemporaryDirectory(prefix="forecasting-parts-") as tmp:
@@ -130,11 +133,15 @@ def iter_sku_parts(
                 src, f"the {contract.name} file has no rows", "give a file with rows"
             )
         for i, file in enumerate(files):
-            df = pq.read_table(file).to_pandas(date_as_object=False)
-            for col in contract.id_columns:
-                if col in df.columns and df[col].dtype == object:
+            ids = [c for c in contract.id_columns if c in pq.read_schema(file).names]
+            table = pq.read_table(file, read_dictionary=ids if categorical_ids else None)
+            df = table.to_pandas(date_as_object=False)
+            del table
+            for col in ids:  # an empty ID is a missing one (a category "" is found on uniques)
+                if df[col].dtype == object:
                     df[col] = df[col].where(df[col] != "", None)
-            yield validate(df, contract, f"{src} (part {i + 1} of {len(files)})")
+            name = f"{src} (part {i + 1} of {len(files)})"
+            yield validate(df, contract, name, categorical_ids=categorical_ids)
 
 
 def _partition(

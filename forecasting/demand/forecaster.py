@@ -75,6 +75,10 @@ class DemandForecaster:
 
     lgb_: Any  # the fitted MLForecast (None when the selection does not use LightGBM)
     lgb_booster_: Any  # a LightGBM booster loaded from its file
+    # the direct horizon LightGBM (`fit_horizon_model`): each series' mean demand per period
+    # over the next `horizon_h_` periods, one prediction per series; None when not fitted
+    lgb_horizon_: Any = None
+    horizon_h_: int | None = None
 
     def __init__(self, config: DemandConfig | None = None, engine: Any = None) -> None:
         self.config = config or DemandConfig()
@@ -118,6 +122,52 @@ class DemandForecaster:
             sales = validate(sales, SALES, "<sales>") if not _is_validated(sales) else sales
             panel, keys, end = prepare_panel(sales, self.config)
         return self._predict(panel, keys, end, h, all_models)
+
+    def fit_horizon_model(self, sales: pd.DataFrame | None = None) -> DemandForecaster:
+        """Fit the direct horizon LightGBM that `predict_horizon` uses.
+
+        From the same features as the recursive LightGBM at a series' first forecast period,
+        it predicts the series' mean demand per period over the next ``config.horizon``
+        periods: one prediction per series instead of ``horizon`` recursive ones (28 times
+        fewer tree evaluations for daily data), for callers that only need the horizon's
+        level, like the stocking decision. ``sales``: the training sales (default: the data
+        of this session's ``fit``). Does nothing when the selection does not use LightGBM.
+        Returns ``self``.
+        """
+        self._check_fitted()
+        if not _uses_lgb(self.selection_) or not self.config.use_lightgbm:
+            return self
+        if sales is None:
+            if not hasattr(self, "panel_"):
+                raise ForecastingError("fit_horizon_model() needs the training sales")
+            panel = self.panel_
+        else:
+            sales = validate(sales, SALES, "<sales>") if not _is_validated(sales) else sales
+            panel = prepare_panel(sales, self.config)[0]
+        if not _lgb_trainable(panel, self.config, windows=1):
+            return self
+        self.lgb_horizon_ = self._fit_lgb_horizon(panel)
+        self.horizon_h_ = self.config.horizon
+        return self
+
+    def predict_horizon(
+        self, sales: pd.DataFrame | None = None, horizon: int | None = None
+    ) -> pd.DataFrame:
+        """Per series, the mean forecast per period over the next ``horizon`` periods.
+
+        Columns: ``sku_id, channel, demand_class, forecast`` and the quantile columns (per
+        period), ``periods`` and ``days`` (the horizon's length in periods and days). Uses
+        the direct horizon LightGBM when `fit_horizon_model` fitted one for this horizon;
+        otherwise the mean of `predict`'s recursive forecasts.
+        """
+        self._check_fitted()
+        h = horizon or self.config.horizon
+        if sales is None:
+            panel, keys, end = self.panel_, self.keys_, self.end_
+        else:
+            sales = validate(sales, SALES, "<sales>") if not _is_validated(sales) else sales
+            panel, keys, end = prepare_panel(sales, self.config)
+        return self._predict_horizon(panel, keys, end, h)
 
     def without(self, models: tuple[str, ...]) -> DemandForecaster:
         """A copy whose per-class selection is redone, on the same backtest, among the
@@ -176,6 +226,9 @@ class DemandForecaster:
             self.lgb_.models_[LGB].booster_.save_model(str(out / "lightgbm.txt"))
         elif getattr(self, "lgb_booster_", None) is not None:  # a loaded forecaster saved again
             self.lgb_booster_.save_model(str(out / "lightgbm.txt"))
+        if self.lgb_horizon_ is not None:
+            self.lgb_horizon_.save_model(str(out / "lightgbm_horizon.txt"))
+            (out / "horizon.json").write_text(json.dumps({"horizon": self.horizon_h_}))
         return out
 
     @classmethod
@@ -196,6 +249,10 @@ class DemandForecaster:
             lgb.Booster(model_file=str(booster_file)) if booster_file.exists() else None
         )
         self.lgb_ = None
+        horizon_file = src / "lightgbm_horizon.txt"
+        if horizon_file.exists():
+            self.lgb_horizon_ = lgb.Booster(model_file=str(horizon_file))
+            self.horizon_h_ = int(json.loads((src / "horizon.json").read_text())["horizon"])
         return self
 
     # --- computation ---------------------------------------------------------------------------
@@ -253,6 +310,68 @@ class DemandForecaster:
         with _quiet():
             mlf.fit(_lgb_frame(data, self.exog_, self.statics_), static_features=self.statics_)
         return mlf
+
+    def _fit_lgb_horizon(self, panel: pd.DataFrame) -> Any:
+        """The direct horizon LightGBM's booster, on the rows the recursive one learns from:
+        the features of each period, the target the mean of the next ``horizon`` periods
+        from it (rows without ``horizon`` periods after them are left out)."""
+        from sklearn.base import clone
+
+        cfg = self.config
+        periods = self._lgb_periods(panel)
+        data = _latest(panel, periods + _warmup(cfg) + cfg.horizon, cfg) if periods else panel
+        mlf = _make_mlf(cfg, data)
+        with _quiet():
+            prep = mlf.preprocess(
+                _lgb_frame(data, self.exog_, self.statics_), static_features=self.statics_
+            )
+        ahead = _forward_mean(prep["unique_id"].to_numpy(), prep["y"].to_numpy(), cfg.horizon)
+        rows = ~np.isnan(ahead)
+        X = prep.loc[rows, mlf.ts.features_order_]
+        del prep
+        with _quiet():
+            model = clone(mlf.models[LGB]).fit(X, ahead[rows])
+        return model.booster_
+
+    def _predict_horizon(
+        self, panel: pd.DataFrame, keys: pd.DataFrame, end: pd.Timestamp, h: int
+    ) -> pd.DataFrame:
+        cfg = self.config
+        direct = self.lgb_horizon_ is not None and self.horizon_h_ == h
+        if not direct:
+            per_period = self._predict(panel, keys, end, h)
+            qcols = _qcols(cfg)
+            out = per_period.groupby(KEYS, sort=True, observed=True, as_index=False).agg(
+                {"forecast": "mean", **dict.fromkeys(qcols, "mean"), "demand_class": "first"}
+            )
+            days = _horizon_days(end, cfg, h)
+            cols = [*KEYS, "demand_class", "forecast", *qcols, "periods", "days"]
+            return out.assign(periods=h, days=days)[cols]
+        classes = series_classes(panel, keys)
+        cls_of = classes.set_index("unique_id")["demand_class"]
+        needed = sorted({m for models in self.selection_.values() for m in models})
+        fc = pd.DataFrame({"unique_id": keys["unique_id"].to_numpy()})
+        local_names = [m for m in needed if m != LGB]
+        if local_names and not panel.empty:
+            local = self._local_forecasts(panel, cls_of, local_names, h, False)
+            if local is not None:
+                ran = [m for m in local_names if m in local.columns]
+                means = local.groupby("unique_id", sort=False)[ran].mean()
+                fc = fc.merge(means, left_on="unique_id", right_index=True, how="left")
+        if LGB in needed and not panel.empty:
+            pred = self._predict_lgb(panel, 1, booster=self.lgb_horizon_)
+            fc = fc.merge(pred[["unique_id", LGB]], on="unique_id", how="left")
+        fc["demand_class"] = fc["unique_id"].map(cls_of).fillna(NO_DEMAND).to_numpy()
+        for m in needed:
+            if m not in fc.columns:
+                fc[m] = np.nan
+        fc["forecast"] = np.clip(_combine(fc, self.selection_), 0.0, None)
+        out = fc.merge(keys, on="unique_id", how="left")
+        out = self._add_quantiles(out, panel)
+        out.loc[out["demand_class"] == NO_DEMAND, ["forecast", *_qcols(cfg)]] = 0.0
+        out = out.assign(periods=h, days=_horizon_days(end, cfg, h))
+        cols = [*KEYS, "demand_class", "forecast", *_qcols(cfg), "periods", "days"]
+        return out[cols].sort_values(KEYS).reset_index(drop=True)
 
     def _cross_validate(
         self, panel: pd.DataFrame, timings: dict[str, float]
@@ -541,16 +660,19 @@ class DemandForecaster:
         order = [c for c in ("unique_id", "cutoff", "ds") if c in out.columns]
         return out.sort_values(order).reset_index(drop=True)
 
-    def _predict_lgb(self, panel: pd.DataFrame, h: int) -> pd.DataFrame:
+    def _predict_lgb(self, panel: pd.DataFrame, h: int, booster: Any = None) -> pd.DataFrame:
+        """LightGBM's recursive forecasts of ``h`` periods; with ``booster`` (the horizon
+        model and ``h=1``), that booster's prediction from the first forecast period's
+        features."""
         cfg = self.config
-        if self.lgb_ is not None and panel is self.panel_:
+        if booster is None and self.lgb_ is not None and panel is self.panel_:
             mlf = self.lgb_
         else:
-            if self.lgb_ is not None:
-                booster = self.lgb_.models_[LGB].booster_
-            elif self.lgb_booster_ is not None:
-                booster = self.lgb_booster_
-            else:
+            if booster is None:
+                booster = (
+                    self.lgb_.models_[LGB].booster_ if self.lgb_ is not None else self.lgb_booster_
+                )
+            if booster is None:
                 raise ForecastingError(
                     "the selection uses LightGBM but no LightGBM model is fitted"
                 )
@@ -946,6 +1068,27 @@ def _cv_groups(cfg: DemandConfig) -> list[tuple[tuple[str, ...], bool, bool]]:
         groups.append((tuple(m for m in names if m not in COSTLY_MODELS), forward, False))
         groups.append((tuple(m for m in names if m in COSTLY_MODELS), forward, True))
     return sorted(groups, key=lambda g: g[2])
+
+
+def _forward_mean(ids: np.ndarray, y: np.ndarray, h: int) -> np.ndarray:
+    """Per row of a panel sorted by series and period (consecutive periods), the mean of
+    ``y`` over that row and the ``h - 1`` after it in the same series; NaN where the series
+    ends sooner. (A cumulative-sum window: no library offers a forward one over groups.)"""
+    n = len(y)
+    out = np.full(n, np.nan)
+    if n < h:
+        return out
+    csum = np.concatenate([[0.0], np.cumsum(y, dtype="float64")])
+    last = np.arange(h - 1, n)
+    same = ids[last] == ids[: n - h + 1]
+    out[: n - h + 1] = np.where(same, (csum[h:] - csum[: n - h + 1]) / h, np.nan)
+    return out
+
+
+def _horizon_days(end: pd.Timestamp, cfg: DemandConfig, h: int) -> float:
+    """Days in the ``h`` periods after the period starting at ``end``."""
+    dates = pd.date_range(end, periods=h + 2, freq=cfg.pandas_freq)
+    return float((dates[-1] - dates[1]).days)
 
 
 def _latest(panel: pd.DataFrame, periods: int, cfg: DemandConfig) -> pd.DataFrame:

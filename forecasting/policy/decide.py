@@ -64,23 +64,14 @@ def plan(
     """(decisions, channel plan): one row per SKU of ``sales`` with `OUTPUT_COLUMNS` and
     `PLAN_COLUMNS`, and per SKU x channel the unified order-up-to units (``u_units``).
 
-    ``forecast``: the demand forecaster's output (``sku_id, channel, ds, forecast``,
-    ``forecast-lo-{level}``, ``forecast-hi-{level}``) over the horizon. ``sku_facts``:
+    ``forecast``: the demand forecaster's output over the horizon, per period (``sku_id,
+    channel, ds, forecast``, ``forecast-lo-{level}``, ``forecast-hi-{level}``) or per series
+    (`DemandForecaster.predict_horizon`, see `channel_demand`). ``sku_facts``:
     ``sku_id`` with optional ``unit_cost`` and ``repurchase_rate``. Stock comes from
     ``inventory`` or, when absent, from an ``on_hand`` column of the sales' last day.
     """
     sales = _categorical_ids(sales)  # hashed once; every groupby below works on codes
-    days = _period_days(forecast)
-    per_day = forecast.assign(
-        mean_daily=forecast["forecast"] / days,
-        sd_daily=sigma_from_quantiles(
-            forecast[f"forecast-lo-{level:g}"], forecast[f"forecast-hi-{level:g}"], level
-        )
-        / np.sqrt(days),
-    )
-    channels = per_day.groupby(["sku_id", "channel"], as_index=False, observed=True).agg(
-        mean_daily=("mean_daily", "mean"), sd_daily=("sd_daily", "mean")
-    )
+    channels, horizon_units, span_days = channel_demand(forecast, level)
     # an 80% band says little about the spikes of intermittent demand (its 90% quantile is
     # often 0): sigma is at least the recent history's day-to-day standard deviation
     recent = history_sd_daily(sales, 4 * config.horizon_days)
@@ -105,10 +96,6 @@ def plan(
     )
     costs, channel_plan = stocking_costs(channels, skus, config, with_channels=True)
     costs = costs.set_index("sku_id")
-    horizon_units = forecast.groupby("sku_id", observed=True)["forecast"].sum()
-    span_days = float(
-        days.groupby([forecast["sku_id"], forecast["channel"]], observed=True).sum().max()
-    )
     weekly = horizon_units / (span_days / 7.0 if span_days > 0 else config.horizon_days / 7.0)
     stock = _stock(sales, inventory)
     slow = flag_slow_movers(sales, stock, weekly, config).set_index("sku_id")
@@ -132,6 +119,43 @@ def plan(
     out = out.reset_index()
     out["sku_id"] = out["sku_id"].astype(object)
     return out[[*OUTPUT_COLUMNS, *PLAN_COLUMNS]], channel_plan
+
+
+def channel_demand(
+    forecast: pd.DataFrame, level: float = 80
+) -> tuple[pd.DataFrame, pd.Series, float]:
+    """(per SKU x channel ``mean_daily`` and ``sd_daily``, units over the horizon per SKU,
+    the horizon's days) from forecasts per period (a ``ds`` column) or per series over the
+    horizon (``periods`` and ``days`` columns, the forecast and quantiles per period)."""
+    lo, hi = forecast[f"forecast-lo-{level:g}"], forecast[f"forecast-hi-{level:g}"]
+    if "ds" not in forecast.columns:
+        per_period = forecast["days"] / forecast["periods"]
+        units = forecast["forecast"] * forecast["periods"]
+        channels = pd.DataFrame(
+            {
+                "sku_id": forecast["sku_id"].to_numpy(),
+                "channel": forecast["channel"].to_numpy(),
+                "mean_daily": (units / forecast["days"]).to_numpy(),
+                "sd_daily": (sigma_from_quantiles(lo, hi, level) / np.sqrt(per_period)).to_numpy(),
+            }
+        )
+        horizon_units = units.groupby(forecast["sku_id"].to_numpy()).sum()
+        horizon_units.index.name = "sku_id"
+        span = float(forecast["days"].max()) if len(forecast) else 0.0
+        return channels, horizon_units, span
+    days = _period_days(forecast)
+    per_day = forecast.assign(
+        mean_daily=forecast["forecast"] / days,
+        sd_daily=sigma_from_quantiles(lo, hi, level) / np.sqrt(days),
+    )
+    channels = per_day.groupby(["sku_id", "channel"], as_index=False, observed=True).agg(
+        mean_daily=("mean_daily", "mean"), sd_daily=("sd_daily", "mean")
+    )
+    horizon_units = forecast.groupby("sku_id", observed=True)["forecast"].sum()
+    span_days = float(
+        days.groupby([forecast["sku_id"], forecast["channel"]], observed=True).sum().max()
+    )
+    return channels, horizon_units, span_days
 
 
 def _categorical_ids(sales: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,107 @@
+"""Direct horizon LightGBM against the recursive one, on what the stocking decision uses:
+each series' mean demand per period over the horizon.
+
+* M5 subset (../shared/data/m5_tiny): train on d_1..d_1885, the 28 days after are the test.
+* Car parts: the last 6 months are the test.
+
+The forecaster is fitted as the predictor fits it (AutoETS excluded for scoring), then
+``fit_horizon_model``; ``predict_horizon`` is timed with the direct model and without it
+(the mean of the recursive forecasts). Metrics over series, on the horizon mean per period:
+RMSSE (squared error over the series' one-step naive MSE on the training data, mean over
+series, square root), WAPE and bias of the horizon totals.
+Run: python -m benchmarks.horizon
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.common import SHARED_DATA, peak_rss_mib, write_result
+from forecasting.data.adapters import load_carparts, load_m5
+from forecasting.data.aggregate import period_start
+from forecasting.demand.config import DemandConfig
+from forecasting.demand.forecaster import DemandForecaster
+
+KEYS = ["sku_id", "channel"]
+
+
+def _naive_mse(train: pd.DataFrame, freq: str) -> pd.Series:
+    """Per series, the one-step naive forecast's MSE on the training periods."""
+    per = train.assign(ds=period_start(train["ds"], freq))
+    per = per.groupby([*KEYS, "ds"], as_index=False)["y"].sum().sort_values([*KEYS, "ds"])
+    diff = per.groupby(KEYS)["y"].diff()
+    return (diff**2).groupby([per["sku_id"], per["channel"]]).mean().rename("scale")
+
+
+def evaluate(name: str, sales: pd.DataFrame, split: pd.Timestamp, cfg: DemandConfig) -> dict:
+    train = sales[sales["ds"] <= split]
+    test = sales[sales["ds"] > split]
+    h = cfg.horizon
+    start = time.perf_counter()
+    model = DemandForecaster(cfg).fit(train)
+    if any("AutoETS" in sel for sel in model.selection_.values()):
+        model = model.without(("AutoETS",))
+    seconds_fit = time.perf_counter() - start
+    start = time.perf_counter()
+    model.fit_horizon_model(train)
+    seconds_fit_direct = time.perf_counter() - start
+    recursive = copy.copy(model)
+    recursive.lgb_horizon_ = None
+    out: dict[str, Any] = {
+        "dataset": name,
+        "horizon": h,
+        "selection": {k: "+".join(v) for k, v in model.selection_.items()},
+        "direct_model_fitted": model.lgb_horizon_ is not None,
+        "seconds_fit_forecaster": round(seconds_fit, 1),
+        "seconds_fit_direct_model": round(seconds_fit_direct, 1),
+    }
+    actual = test.groupby(KEYS)["y"].sum() / h
+    scale = _naive_mse(train, cfg.freq)
+    for label, m in (("direct", model), ("recursive", recursive)):
+        start = time.perf_counter()
+        fc = m.predict_horizon(train, h)
+        seconds = time.perf_counter() - start
+        got = fc.set_index(KEYS)["forecast"]
+        df = pd.DataFrame({"pred": got, "actual": actual.reindex(got.index).fillna(0.0)})
+        df["scale"] = scale.reindex(df.index)
+        df = df[df["scale"] > 0]
+        err = df["pred"] - df["actual"]
+        out[label] = {
+            "seconds_predict_horizon": round(seconds, 2),
+            "n_series": len(df),
+            "rmsse_horizon_mean": round(float(np.sqrt((err**2 / df["scale"]).mean())), 4),
+            "wape_total": round(float(err.abs().sum() / df["actual"].sum()), 4),
+            "bias_total": round(float(err.sum() / df["actual"].sum()), 4),
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", choices=["m5", "carparts"])
+    args = parser.parse_args()
+    results: dict[str, Any] = {}
+    if args.only in (None, "m5"):
+        sales, _ = load_m5(SHARED_DATA / "m5_tiny")
+        split = sales.loc[sales["d"] == "d_1885", "ds"].iloc[0]
+        results["m5"] = evaluate("m5_tiny", sales, split, DemandConfig(freq="D", horizon=28))
+        print(results["m5"])
+    if args.only in (None, "carparts"):
+        sales = load_carparts(SHARED_DATA / "carparts" / "carparts_long.csv.gz")
+        split = sales["ds"].max() - pd.DateOffset(months=6)
+        cfg = DemandConfig(freq="M", horizon=6, selection_metric="mase")
+        results["carparts"] = evaluate("carparts", sales, split, cfg)
+        print(results["carparts"])
+    results["peak_rss_mib"] = peak_rss_mib()
+    name = "horizon" if args.only is None else f"horizon_{args.only}"
+    print(f"wrote {write_result(name, results)}")
+
+
+if __name__ == "__main__":
+    main()
