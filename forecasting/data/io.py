@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -112,13 +114,32 @@ def iter_sku_parts(
 ) -> Iterator[pd.DataFrame]:
     """Read a large table in parts of whole SKUs, memory bounded by the part, not the file.
 
-    One streaming pass writes each batch's rows into ``ceil(rows / rows_per_part)`` hash
+    A Parquet file in order of ``key`` is cut into parts where the key changes. Otherwise one
+    streaming pass writes each batch's rows into ``ceil(rows / rows_per_part)`` hash
     buckets of ``key`` (temporary Parquet files); each bucket, holding every row of its SKUs,
     is then validated against ``contract`` and yielded (IDs as ``category`` with
     ``categorical_ids``). A violation raises `DataContractError` naming the file and the part
     (CSV line numbers are not kept).
     """
     src, fmt, p = _existing(path, contract)
+    try:
+        in_order = fmt == "parquet" and _clustered(pq.ParquetFile(p), key)
+    except (pa.ArrowInvalid, OSError):
+        in_order = False  # the hash pass below reports what is wrong with the file
+    if in_order:  # every SKU's rows already together: parts straight from the file
+        tables = _runs(pq.ParquetFile(p), key, rows_per_part)
+        for i in itertools.count():
+            try:
+                table = next(tables, None)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise DataContractError(
+                    src,
+                    f"cannot be read as parquet: {str(exc).splitlines()[0]}",
+                    "check that the file is valid parquet",
+                ) from None
+            if table is None:
+                return
+            yield _part_frame(table, contract, f"{src} (part {i + 1})", categorical_ids)
     with tempfile.TemporaryDirectory(prefix="forecasting-parts-") as tmp:
         try:
             files = _partition(p, fmt, contract, rows_per_part, key, Path(tmp))
@@ -133,15 +154,76 @@ def iter_sku_parts(
                 src, f"the {contract.name} file has no rows", "give a file with rows"
             )
         for i, file in enumerate(files):
-            ids = [c for c in contract.id_columns if c in pq.read_schema(file).names]
-            table = pq.read_table(file, read_dictionary=ids if categorical_ids else None)
-            df = table.to_pandas(date_as_object=False)
-            del table
-            for col in ids:  # an empty ID is a missing one (a category "" is found on uniques)
-                if df[col].dtype == object:
-                    df[col] = df[col].where(df[col] != "", None)
             name = f"{src} (part {i + 1} of {len(files)})"
-            yield validate(df, contract, name, categorical_ids=categorical_ids)
+            yield _part_frame(pq.read_table(file), contract, name, categorical_ids)
+
+
+def _part_frame(
+    table: pa.Table, contract: TableContract, name: str, categorical_ids: bool
+) -> pd.DataFrame:
+    """One part as a validated frame (IDs as categories with ``categorical_ids``)."""
+    ids = [c for c in contract.id_columns if c in table.column_names]
+    if categorical_ids:
+        for col in ids:
+            i = table.column_names.index(col)
+            column = table.column(i)
+            if not pa.types.is_dictionary(column.type):
+                table = table.set_column(i, col, pc.dictionary_encode(column))
+    df = table.to_pandas(date_as_object=False)
+    del table
+    for col in ids:  # an empty ID is a missing one (a category "" is found on uniques)
+        if df[col].dtype == object:
+            df[col] = df[col].where(df[col] != "", None)
+    return validate(df, contract, name, categorical_ids=categorical_ids)
+
+
+def _clustered(pf: pq.ParquetFile, key: str) -> bool:
+    """Whether the rows are in order of ``key`` (so each key's rows are together): one pass
+    over that column alone, about 2 s for 10^8 rows."""
+    if key not in pf.schema_arrow.names or pf.metadata.num_rows == 0:
+        return False
+    previous = None
+    for batch in pf.iter_batches(batch_size=1 << 20, columns=[key]):
+        col = batch.column(0)
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        if col.null_count:
+            return False  # the hash pass names the rows without an ID
+        if len(col) == 0:
+            continue
+        if previous is not None and pc.less(col[0], previous).as_py():
+            return False
+        if len(col) > 1 and pc.any(pc.less(col[1:], col[:-1])).as_py():
+            return False
+        previous = col[-1]
+    return True
+
+
+def _runs(pf: pq.ParquetFile, key: str, rows_per_part: int) -> Iterator[pa.Table]:
+    """Parts of about ``rows_per_part`` rows of a file in order of ``key``, each cut at the
+    end of the run of the key its last row would have (so no key is split)."""
+    pending: pa.Table | None = None
+    for batch in pf.iter_batches(batch_size=min(1 << 20, rows_per_part)):
+        table = pa.Table.from_batches([batch])
+        pending = table if pending is None else pa.concat_tables([pending, table])
+        while pending.num_rows >= rows_per_part:
+            end = _run_end(pending.column(key), rows_per_part - 1)
+            if end is None:  # that key's rows go on in the next batch
+                break
+            yield pending.slice(0, end)
+            pending = pending.slice(end)
+    if pending is not None and pending.num_rows:
+        yield pending
+
+
+def _run_end(col: pa.ChunkedArray, at: int) -> int | None:
+    """The row after the run of rows equal to row ``at`` of a sorted column (None: the run
+    reaches the last row)."""
+    tail = col.slice(at)
+    if pa.types.is_dictionary(tail.type):
+        tail = tail.cast(tail.type.value_type)
+    pos = pc.index(pc.not_equal(tail, tail[0]), True).as_py()
+    return None if pos < 0 else at + pos
 
 
 def _partition(
@@ -207,8 +289,6 @@ def _partition(
 def _buckets(ids: pa.Array, n_parts: int) -> np.ndarray:
     """Hash bucket of each row's ID, stable across runs and files: the distinct IDs of the
     batch are hashed (pandas' hash of the text), then mapped back to the rows."""
-    import pyarrow.compute as pc
-
     encoded = ids if pa.types.is_dictionary(ids.type) else pc.dictionary_encode(ids)
     text = encoded.dictionary.cast(pa.string()).to_numpy(zero_copy_only=False).astype(object)
     per_id = np.append(pd.util.hash_array(text) % np.uint64(n_parts), np.uint64(0))

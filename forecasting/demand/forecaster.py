@@ -677,11 +677,13 @@ class DemandForecaster:
                     "the selection uses LightGBM but no LightGBM model is fitted"
                 )
             mlf = _make_mlf(cfg, panel)
-            keep = max(cfg.lag_list) + max(cfg.window_list) + max(cfg.lag_list) + 1
-            recent = _latest(panel, keep, cfg)  # every series ends at the last period
+            # the periods the features of the first forecast period look back on (and, for
+            # the recursive forecast, as many again)
+            keep = _warmup(cfg) + 1 if h == 1 else 2 * max(cfg.lag_list) + max(cfg.window_list) + 1
+            panel = _latest(panel, keep, cfg)  # every series ends at the last period
             with _quiet():
                 mlf.preprocess(
-                    _lgb_frame(recent, self.exog_, self.statics_), static_features=self.statics_
+                    _lgb_frame(panel, self.exog_, self.statics_), static_features=self.statics_
                 )
             mlf.models_ = {LGB: _BoosterModel(booster)}
         future = mlf.make_future_dataframe(h)

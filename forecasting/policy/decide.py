@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.demand.classification import classify_demand
+from forecasting.demand.classification import classify_demand, group_codes
 from forecasting.policy.config import PolicyConfig
 from forecasting.policy.slow_movers import flag_slow_movers
 from forecasting.policy.stocking import sigma_from_quantiles, stocking_costs
@@ -171,19 +171,19 @@ def _categorical_ids(sales: pd.DataFrame) -> pd.DataFrame:
 def history_sd_daily(sales: pd.DataFrame, window_days: int) -> pd.Series:
     """Per SKU x channel, the standard deviation of demand per day over the last
     ``window_days`` days of the data, days without a row counted as zero; rows coarser than
-    a day (weeks, months) are taken as that many days of independent demand."""
-    step = sales.groupby(["sku_id", "channel"], observed=True)["ds"].diff().dt.days
-    grain = float(step.median()) if step.notna().any() else 1.0
-    grain = max(grain, 1.0)
+    a day (weeks, months: the median step between the table's dates) are taken as that
+    many days of independent demand."""
+    dates = np.unique(sales["ds"].to_numpy(dtype="datetime64[ns]"))
+    step = np.diff(dates).astype("timedelta64[D]").astype("float64")
+    grain = max(float(np.median(step)) if len(step) else 1.0, 1.0)
     end = sales["ds"].max()
     recent = sales[sales["ds"] > end - pd.Timedelta(days=window_days)]
     n_rows = max(window_days / grain, 1.0)
+    group, names = group_codes(recent, ["sku_id", "channel"])
     y = recent["y"].to_numpy(dtype="float64")
-    g = pd.DataFrame({"sku_id": recent["sku_id"], "channel": recent["channel"], "y": y, "y2": y**2})
-    sums = g.groupby(["sku_id", "channel"], observed=True)[["y", "y2"]].sum()
-    mean = sums["y"] / n_rows
-    var_row = (sums["y2"] / n_rows - mean**2).clip(lower=0.0)
-    return np.sqrt(var_row / grain)
+    mean = np.bincount(group, y, len(names)) / n_rows
+    var_row = np.clip(np.bincount(group, y**2, len(names)) / n_rows - mean**2, 0.0, None)
+    return pd.Series(np.sqrt(var_row / grain), index=pd.MultiIndex.from_frame(names))
 
 
 def _period_days(forecast: pd.DataFrame) -> pd.Series:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from forecasting.demand.classification import group_codes, per_period
 from forecasting.policy.config import PolicyConfig
 
 REASONS = ("excess_cover", "no_recent_sale", "decayed_demand")
@@ -28,24 +29,49 @@ REASONS = ("excess_cover", "no_recent_sale", "decayed_demand")
 
 def demand_probability(sales: pd.DataFrame, by: Sequence[str], alpha: float) -> pd.DataFrame:
     """TSB's smoothed demand probability per group now, and the long-run share of periods
-    with a sale since the group's first sale.
+    with a sale since the group's first sale (one row per group, indexed by ``by``)."""
+    days = _group_days(sales, list(by))
+    return pd.DataFrame(_probability(days, alpha), index=days.index)
 
-    statsforecast's TSB gives forecasts, not the probability path, so the one-line recursion
-    is run here as an exponentially weighted mean (pandas, vectorised over groups).
-    """
-    keys = list(by)
-    daily = sales.groupby([*keys, "ds"], sort=True, observed=True)["y"].sum().reset_index()
-    daily["occurred"] = (daily["y"] > 0).astype("float64")
-    ewm = daily.groupby(keys, sort=True, observed=True)["occurred"].ewm(alpha=alpha, adjust=False)
-    p = ewm.mean().reset_index(level=list(range(len(keys))), drop=True).sort_index()
-    started = daily["occurred"].groupby([daily[k] for k in keys], observed=True).cummax() > 0
+
+class _GroupDays:
+    """The sales summed per group of ``by`` and date: ``group`` code, ``day`` (int64 ns)
+    and ``y`` per (group, date), sorted by group then date; ``index`` the groups."""
+
+    def __init__(self, group: np.ndarray, day: np.ndarray, y: np.ndarray, index: pd.Index):
+        self.group, self.day, self.y, self.index = group, day, y, index
+
+
+def _group_days(sales: pd.DataFrame, keys: list[str]) -> _GroupDays:
+    group, names = group_codes(sales, keys)
+    day = sales["ds"].to_numpy(dtype="datetime64[ns]").view("int64")
+    g, d, (y,) = per_period(group, len(names), day, [sales["y"].to_numpy(dtype="float64")])
+    index = pd.MultiIndex.from_frame(names) if len(keys) > 1 else pd.Index(names[keys[0]])
+    return _GroupDays(g, d, y, index)
+
+
+def _probability(days: _GroupDays, alpha: float) -> dict[str, np.ndarray]:
+    """TSB's probability recursion ``p <- p + alpha (1[y > 0] - p)`` from each group's first
+    date (statsforecast's TSB gives forecasts, not this path), in closed form as a weighted
+    sum: the last value of pandas' ``ewm(alpha, adjust=False)``, for every group in one
+    vectorised pass instead of a groupby."""
+    g, n = days.group, len(days.index)
+    occurred = (days.y > 0).astype("float64")
+    size = np.bincount(g, minlength=n)
+    start = np.concatenate([[0], np.cumsum(size)[:-1]])
+    behind = (size[g] - 1) - (np.arange(len(g)) - start[g])  # dates after this one
+    weight = alpha * (1.0 - alpha) ** behind
+    first = np.arange(len(g)) == start[g]
+    weight[first] = (1.0 - alpha) ** behind[first]
+    now = np.bincount(g, weight * occurred, n)
     # the long-run level is measured before the last 1/alpha periods, the smoother's memory
-    old = daily["ds"] <= daily["ds"].max() - pd.Timedelta(days=int(1 / alpha))
-    daily = daily.assign(p=p.to_numpy(), active=daily["occurred"].where(started & old))
-    g = daily.groupby(keys, sort=True, observed=True)
-    return pd.DataFrame(
-        {"demand_prob_now": g["p"].last(), "demand_prob_longrun": g["active"].mean()}
-    )
+    first_sale = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_sale, g[occurred > 0], days.day[occurred > 0])
+    old = days.day <= days.day.max() - int(1 / alpha) * 86_400 * 10**9
+    active = (days.day >= first_sale[g]) & old
+    with np.errstate(invalid="ignore", divide="ignore"):
+        longrun = np.bincount(g[active], occurred[active], n) / np.bincount(g[active], minlength=n)
+    return {"demand_prob_now": now, "demand_prob_longrun": longrun}
 
 
 def flag_slow_movers(
@@ -62,16 +88,23 @@ def flag_slow_movers(
     need stock); ``weekly_forecast`` is indexed like the groups.
     """
     keys = list(by)
-    end = sales["ds"].max()
-    sold = sales[sales["y"] > 0]
-    sale_days = sold.groupby(keys, observed=True)["ds"]
-    last_sale = sale_days.max()
-    span = (last_sale - sale_days.min()).dt.days
-    interval = span / (sale_days.nunique() - 1).replace(0, np.nan)  # usual days between sales
-    prob = demand_probability(sales, keys, config.decay_alpha)
-    out = prob.copy()
-    out["days_since_last_sale"] = (end - last_sale.reindex(out.index)).dt.days
-    usual = config.no_sale_intervals * interval.reindex(out.index)
+    days = _group_days(sales, keys)
+    n = len(days.index)
+    sold = days.y > 0
+    g, d = days.group[sold], days.day[sold]
+    last = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(last, g, d)
+    first = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, g, d)
+    n_sale_days = np.bincount(g, minlength=n)
+    day_ns = 86_400 * 10**9
+    with np.errstate(invalid="ignore", divide="ignore"):
+        since = np.where(n_sale_days > 0, (days.day.max() - last) // day_ns, np.nan)
+        # usual days between sales
+        interval = np.where(n_sale_days > 1, (last - first) / day_ns / (n_sale_days - 1), np.nan)
+    out = pd.DataFrame(_probability(days, config.decay_alpha), index=days.index)
+    out["days_since_last_sale"] = since
+    usual = pd.Series(config.no_sale_intervals * interval, index=out.index)
     no_sale_limit = usual.clip(lower=config.no_sale_min_days, upper=config.no_sale_days)
     no_sale_limit = no_sale_limit.fillna(config.no_sale_days)
     out["forecast_weekly"] = weekly_forecast.reindex(out.index).fillna(0.0)
