@@ -394,7 +394,14 @@ def _score_spark(args: argparse.Namespace) -> int:
     uri = tracking.configure(args.tracking_uri)
     spark = spark_session(args.spark_master, "forecasting-score")
     n = score_spark(
-        spark, args.model, uri, args.sales, args.output, args.inventory, args.chunk_size
+        spark,
+        args.model,
+        uri,
+        args.sales,
+        args.output,
+        args.inventory,
+        args.chunk_size,
+        args.rows_per_part,
     )
     print(f"score: {n} SKUs -> {args.output} (Spark, {args.spark_master})")
     return 0
