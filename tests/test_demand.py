@@ -308,3 +308,24 @@ def test_forward_mean_is_the_mean_of_the_next_periods_within_a_series() -> None:
     expected = [1.5, 2.5, 3.5, np.nan, 15.0, 25.0, np.nan]
     np.testing.assert_array_equal(got, expected)
     assert np.isnan(_forward_mean(ids[:1], y[:1], 2)).all()
+
+
+def test_direct_horizon_forecast_does_not_read_the_filler_steps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The direct model is applied to the features of the first-lag step ahead (7 days):
+    whatever mlforecast is given for the steps before it changes nothing."""
+    from forecasting.demand import forecaster as fmod
+
+    sales = _poisson_levels([2.0, 9.0, 25.0], 200, seed=8)
+    cfg = FAST.with_(local_models=("CrostonSBA",))
+    model = DemandForecaster(cfg).fit(sales).fit_horizon_model(sales)
+    before = model.predict_horizon(sales)
+    real = fmod._BoosterAtStep.predict
+
+    def loud(self: fmod._BoosterAtStep, X: pd.DataFrame) -> np.ndarray:
+        out = real(self, X)
+        return out if self.calls >= self.step else np.full(len(X), 1e4)
+
+    monkeypatch.setattr(fmod._BoosterAtStep, "predict", loud)
+    pd.testing.assert_frame_equal(model.predict_horizon(sales), before)

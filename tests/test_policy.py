@@ -159,3 +159,33 @@ def test_no_stock_data_gives_null_cover_and_no_stock_flags() -> None:
         "no_recent_sale",
         "decayed_demand",
     }
+
+
+def test_demand_probability_is_tsb_smoothing_over_each_skus_dates() -> None:
+    """The closed form equals pandas' exponentially weighted mean run over every SKU's dates
+    (channels summed), also when a SKU's zero days have no rows."""
+    from forecasting.policy.slow_movers import demand_probability
+
+    rng = np.random.default_rng(4)
+    dates = pd.date_range("2024-01-01", periods=200)
+    rows = [
+        pd.DataFrame({"sku_id": f"{s:03d}", "channel": ch, "ds": dates, "y": rng.poisson(lam, 200)})
+        for s, lam in enumerate([0.05, 0.3, 2.0, 0.0])
+        for ch in ("app", "store")
+    ]
+    sales = pd.concat(rows, ignore_index=True)
+    sales = sales[(sales["y"] > 0) | (sales["sku_id"] != "001")]  # SKU 001: sale rows only
+    alpha = 0.1
+    got = demand_probability(sales, ["sku_id"], alpha)
+    daily = sales.groupby(["sku_id", "ds"])["y"].sum().reset_index()
+    for sku, rows_ in daily.groupby("sku_id"):
+        occurred = (rows_["y"] > 0).astype(float)
+        now = occurred.ewm(alpha=alpha, adjust=False).mean().iloc[-1]
+        assert got.loc[sku, "demand_prob_now"] == pytest.approx(now)
+        started = occurred.cummax() > 0
+        old = rows_["ds"] <= daily["ds"].max() - pd.Timedelta(days=10)
+        expected = occurred[started & old].mean()
+        if np.isnan(expected):
+            assert np.isnan(got.loc[sku, "demand_prob_longrun"])
+        else:
+            assert got.loc[sku, "demand_prob_longrun"] == pytest.approx(expected)

@@ -18,8 +18,9 @@ import pytest
 
 from forecasting import tracking
 from forecasting.cli import main
+from forecasting.data.contracts import INVENTORY, SALES, validate
 from forecasting.data.synthetic import generate_omnichannel
-from forecasting.policy.decide import OUTPUT_COLUMNS
+from forecasting.policy.decide import OUTPUT_COLUMNS, with_stock
 
 pytestmark = pytest.mark.integration
 
@@ -114,6 +115,27 @@ def test_build_gate_and_score_from_another_process(
     assert got["weeks_of_cover"].notna().all()
     loaded = mlflow.pyfunc.load_model("models:/elastic-sku-predictor@champion")
     sales = pd.read_csv(files["sales"], dtype={"sku_id": str})
+    # the command's streamed parts give what the pyfunc gives on the whole table
+    inventory = validate(pd.read_csv(files["inv"], dtype={"sku_id": str}), INVENTORY)
+    whole = loaded.predict(with_stock(validate(sales, SALES), inventory))
+    pd.testing.assert_frame_equal(
+        got.sort_values("sku_id", ignore_index=True),
+        whole.sort_values("sku_id", ignore_index=True),
+        check_dtype=False,
+    )
+    # stock known for some SKUs only: the others are scored without it
+    some = tmp_path / "some_stock.csv"
+    inventory[inventory["sku_id"] < got["sku_id"].iloc[20]].to_csv(some, index=False)
+    args = ["--inventory", str(some), "--output", str(tmp_path / "partial.parquet")]
+    again = subprocess.run(
+        [sys.executable, "-m", "forecasting.cli", "score", "--model",
+         "models:/elastic-sku-predictor@champion", "--sales", str(files["sales"]), *args],
+        capture_output=True, text=True, check=False,
+        env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    partial = pd.read_parquet(tmp_path / "partial.parquet")
+    assert partial["weeks_of_cover"].notna().sum() == 20
     cheap = loaded.predict(sales, params={"horizon": 14, "holding_rate": 0.01})
     dear = loaded.predict(sales, params={"horizon": 14, "holding_rate": 2.0})
     assert (dear["stocking"] == "tiered").sum() >= (cheap["stocking"] == "tiered").sum()

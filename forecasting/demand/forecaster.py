@@ -62,6 +62,20 @@ class _BoosterModel:
         return np.asarray(self.booster.predict(X))
 
 
+class _BoosterAtStep(_BoosterModel):
+    """The direct horizon booster inside mlforecast's recursive loop: zeros for the first
+    ``step - 1`` periods, whose values no feature of period ``step`` reads (every lag is at
+    least ``step``), then the booster on period ``step``'s features, which are all known."""
+
+    def __init__(self, booster: Any, step: int) -> None:
+        super().__init__(booster)
+        self.step, self.calls = step, 0
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        self.calls += 1
+        return super().predict(X) if self.calls >= self.step else np.zeros(len(X))
+
+
 class DemandForecaster:
     """Demand forecasts per SKU x channel.
 
@@ -126,11 +140,12 @@ class DemandForecaster:
     def fit_horizon_model(self, sales: pd.DataFrame | None = None) -> DemandForecaster:
         """Fit the direct horizon LightGBM that `predict_horizon` uses.
 
-        From the same features as the recursive LightGBM at a series' first forecast period,
-        it predicts the series' mean demand per period over the next ``config.horizon``
-        periods: one prediction per series instead of ``horizon`` recursive ones (28 times
-        fewer tree evaluations for daily data), for callers that only need the horizon's
-        level, like the stocking decision. ``sales``: the training sales (default: the data
+        From the same features as the recursive LightGBM, it predicts a series' mean demand
+        per period over the next ``config.horizon`` periods after the last period those
+        features see (the first lag, 7 days for daily data, before their own period): one
+        prediction per series instead of ``horizon`` recursive ones (28 times fewer tree
+        evaluations for daily data), for callers that only need the horizon's level, like
+        the stocking decision. ``sales``: the training sales (default: the data
         of this session's ``fit``). Does nothing when the selection does not use LightGBM.
         Returns ``self``.
         """
@@ -325,7 +340,16 @@ class DemandForecaster:
             prep = mlf.preprocess(
                 _lgb_frame(data, self.exog_, self.statics_), static_features=self.statics_
             )
-        ahead = _forward_mean(prep["unique_id"].to_numpy(), prep["y"].to_numpy(), cfg.horizon)
+        ids = prep["unique_id"].to_numpy()
+        ahead = _forward_mean(ids, prep["y"].to_numpy(), cfg.horizon)
+        # a row's features see the series up to `first lag` periods before it: its target is
+        # the horizon right after that, so the forecast from the features of the first-lag
+        # step ahead uses every period up to the end of the data
+        k = min(cfg.lag_list) - 1
+        if k > 0:
+            shifted = np.full(len(ahead), np.nan)
+            shifted[k:] = np.where(ids[k:] == ids[:-k], ahead[:-k], np.nan)
+            ahead = shifted
         rows = ~np.isnan(ahead)
         X = prep.loc[rows, mlf.ts.features_order_]
         del prep
@@ -359,7 +383,9 @@ class DemandForecaster:
                 means = local.groupby("unique_id", sort=False)[ran].mean()
                 fc = fc.merge(means, left_on="unique_id", right_index=True, how="left")
         if LGB in needed and not panel.empty:
-            pred = self._predict_lgb(panel, 1, booster=self.lgb_horizon_)
+            step = min(cfg.lag_list)
+            pred = self._predict_lgb(panel, step, booster=_BoosterAtStep(self.lgb_horizon_, step))
+            pred = pred[pred["ds"] == pred["ds"].max()]
             fc = fc.merge(pred[["unique_id", LGB]], on="unique_id", how="left")
         fc["demand_class"] = fc["unique_id"].map(cls_of).fillna(NO_DEMAND).to_numpy()
         for m in needed:
@@ -661,9 +687,8 @@ class DemandForecaster:
         return out.sort_values(order).reset_index(drop=True)
 
     def _predict_lgb(self, panel: pd.DataFrame, h: int, booster: Any = None) -> pd.DataFrame:
-        """LightGBM's recursive forecasts of ``h`` periods; with ``booster`` (the horizon
-        model and ``h=1``), that booster's prediction from the first forecast period's
-        features."""
+        """LightGBM's recursive forecasts of ``h`` periods (``booster``: another booster or
+        model than the fitted recursive one, e.g. `_BoosterAtStep`)."""
         cfg = self.config
         if booster is None and self.lgb_ is not None and panel is self.panel_:
             mlf = self.lgb_
@@ -677,15 +702,20 @@ class DemandForecaster:
                     "the selection uses LightGBM but no LightGBM model is fitted"
                 )
             mlf = _make_mlf(cfg, panel)
-            # the periods the features of the first forecast period look back on (and, for
-            # the recursive forecast, as many again)
-            keep = _warmup(cfg) + 1 if h == 1 else 2 * max(cfg.lag_list) + max(cfg.window_list) + 1
+            # the periods the features of the first forecast periods look back on (and, for
+            # a recursive forecast beyond the first lag, as many again)
+            keep = (
+                _warmup(cfg) + 1
+                if h <= min(cfg.lag_list)
+                else 2 * max(cfg.lag_list) + max(cfg.window_list) + 1
+            )
             panel = _latest(panel, keep, cfg)  # every series ends at the last period
             with _quiet():
                 mlf.preprocess(
                     _lgb_frame(panel, self.exog_, self.statics_), static_features=self.statics_
                 )
-            mlf.models_ = {LGB: _BoosterModel(booster)}
+            model = booster if isinstance(booster, _BoosterModel) else _BoosterModel(booster)
+            mlf.models_ = {LGB: model}
         future = mlf.make_future_dataframe(h)
         last = (
             _lgb_frame(panel, self.exog_, self.statics_)
@@ -701,7 +731,11 @@ class DemandForecaster:
         return pred[["unique_id", "ds", LGB]]
 
     def _add_quantiles(self, out: pd.DataFrame, panel: pd.DataFrame) -> pd.DataFrame:
-        level = panel.groupby("unique_id", sort=False)["y"].mean()
+        ids = panel["unique_id"].to_numpy()  # integer codes: group means by bincount
+        counts = np.bincount(ids)
+        seen = np.flatnonzero(counts)
+        sums = np.bincount(ids, panel["y"].to_numpy(dtype="float64"))
+        level = pd.Series(sums[seen] / counts[seen], index=seen)
         return apply_offsets(out, level, self.series_offsets_, self.class_offsets_, self.config)
 
     def _held_out_quantiles(
@@ -814,11 +848,20 @@ def prepare_panel(
         df["y"] = df["y"].fillna(0.0)
         df = df.sort_values(["unique_id", "ds"]).reset_index(drop=True)
     if has_price:
-        grouped = df.groupby("unique_id", sort=False)["price"]
-        price = grouped.ffill().fillna(grouped.bfill())
-        mean_price = price.groupby(df["unique_id"]).transform("mean")
-        df["price_ratio"] = (price / mean_price).fillna(1.0).astype("float32")
-        del df["price"], price, mean_price, grouped  # in place: no copy of the panel
+        price = df["price"].to_numpy(dtype="float64")
+        if np.isnan(price).any():  # gaps: the last known price, else the next one
+            grouped = df.groupby("unique_id", sort=False)["price"]
+            price = grouped.ffill().fillna(grouped.bfill()).to_numpy(dtype="float64")
+            del grouped
+        ids = df["unique_id"].to_numpy()
+        known = ~np.isnan(price)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_price = np.bincount(ids[known], price[known], len(pairs)) / np.bincount(
+                ids[known], minlength=len(pairs)
+            )
+            ratio = price / mean_price[ids]
+        df["price_ratio"] = np.nan_to_num(ratio, nan=1.0, posinf=1.0).astype("float32")
+        del df["price"], price, mean_price, ratio  # in place: no copy of the panel
     if has_promo:
         df["promo"] = df["promo"].fillna(0.0).astype("float32")
     ids = df["unique_id"].to_numpy()
