@@ -310,22 +310,26 @@ def test_forward_mean_is_the_mean_of_the_next_periods_within_a_series() -> None:
     assert np.isnan(_forward_mean(ids[:1], y[:1], 2)).all()
 
 
-def test_direct_horizon_forecast_does_not_read_the_filler_steps(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The direct model is applied to the features of the first-lag step ahead (7 days):
-    whatever mlforecast is given for the steps before it changes nothing."""
-    from forecasting.demand import forecaster as fmod
+def test_direct_horizon_forecast_reads_no_period_after_the_end() -> None:
+    """The direct model is applied to the features of the period one first lag (7 days)
+    after the end, computed with placeholders for the periods in between: the same numbers
+    as the features computed on the real demand of those periods."""
+    import lightgbm as lgb
 
-    sales = _poisson_levels([2.0, 9.0, 25.0], 200, seed=8)
-    cfg = FAST.with_(local_models=("CrostonSBA",))
-    model = DemandForecaster(cfg).fit(sales).fit_horizon_model(sales)
-    before = model.predict_horizon(sales)
-    real = fmod._BoosterAtStep.predict
+    from forecasting.demand.forecaster import _lgb_frame, _make_mlf, prepare_panel
 
-    def loud(self: fmod._BoosterAtStep, X: pd.DataFrame) -> np.ndarray:
-        out = real(self, X)
-        return out if self.calls >= self.step else np.full(len(X), 1e4)
-
-    monkeypatch.setattr(fmod._BoosterAtStep, "predict", loud)
-    pd.testing.assert_frame_equal(model.predict_horizon(sales), before)
+    sales = _poisson_levels([1.0, 4.0, 12.0, 30.0] * 4, 307, seed=8)
+    history = sales[sales["ds"] <= sales["ds"].min() + pd.Timedelta(days=299)]
+    cfg = FAST.with_(local_models=("CrostonSBA",), lgb_n_estimators=150)
+    model = DemandForecaster(cfg).fit(history).fit_horizon_model(history)
+    assert model.lgb_horizon_ is not None
+    panel, _, _ = prepare_panel(history, cfg)
+    got = model._predict_lgb_direct(panel)
+    full, _, _ = prepare_panel(sales, cfg)  # 7 more days of real demand
+    mlf = _make_mlf(cfg, full)
+    prep = mlf.preprocess(
+        _lgb_frame(full, model.exog_, model.statics_), static_features=model.statics_
+    )
+    X = prep.loc[prep["ds"] == full["ds"].max(), mlf.ts.features_order_]
+    booster = lgb.Booster(model_str=model.lgb_horizon_.model_to_string())
+    np.testing.assert_allclose(got["LightGBM"], np.clip(booster.predict(X), 0, None), rtol=1e-6)

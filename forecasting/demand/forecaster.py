@@ -62,20 +62,6 @@ class _BoosterModel:
         return np.asarray(self.booster.predict(X))
 
 
-class _BoosterAtStep(_BoosterModel):
-    """The direct horizon booster inside mlforecast's recursive loop: zeros for the first
-    ``step - 1`` periods, whose values no feature of period ``step`` reads (every lag is at
-    least ``step``), then the booster on period ``step``'s features, which are all known."""
-
-    def __init__(self, booster: Any, step: int) -> None:
-        super().__init__(booster)
-        self.step, self.calls = step, 0
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        self.calls += 1
-        return super().predict(X) if self.calls >= self.step else np.zeros(len(X))
-
-
 class DemandForecaster:
     """Demand forecasts per SKU x channel.
 
@@ -383,10 +369,8 @@ class DemandForecaster:
                 means = local.groupby("unique_id", sort=False)[ran].mean()
                 fc = fc.merge(means, left_on="unique_id", right_index=True, how="left")
         if LGB in needed and not panel.empty:
-            step = min(cfg.lag_list)
-            pred = self._predict_lgb(panel, step, booster=_BoosterAtStep(self.lgb_horizon_, step))
-            pred = pred[pred["ds"] == pred["ds"].max()]
-            fc = fc.merge(pred[["unique_id", LGB]], on="unique_id", how="left")
+            pred = self._predict_lgb_direct(panel)
+            fc = fc.merge(pred, on="unique_id", how="left")
         fc["demand_class"] = fc["unique_id"].map(cls_of).fillna(NO_DEMAND).to_numpy()
         for m in needed:
             if m not in fc.columns:
@@ -686,36 +670,55 @@ class DemandForecaster:
         order = [c for c in ("unique_id", "cutoff", "ds") if c in out.columns]
         return out.sort_values(order).reset_index(drop=True)
 
-    def _predict_lgb(self, panel: pd.DataFrame, h: int, booster: Any = None) -> pd.DataFrame:
-        """LightGBM's recursive forecasts of ``h`` periods (``booster``: another booster or
-        model than the fitted recursive one, e.g. `_BoosterAtStep`)."""
+    def _predict_lgb_direct(self, panel: pd.DataFrame) -> pd.DataFrame:
+        """The direct horizon model's forecast per series (``unique_id``, ``LightGBM``): on
+        the features of the period one first lag after the end of the data, which read no
+        period after the end. mlforecast's ``preprocess`` computes them, as in training, on
+        the latest history with the first-lag periods appended as placeholders (demand 0,
+        the last price, no promotion): one booster call, no recursion."""
         cfg = self.config
-        if booster is None and self.lgb_ is not None and panel is self.panel_:
+        step = min(cfg.lag_list)
+        recent = _lgb_frame(_latest(panel, _warmup(cfg) + 1, cfg), self.exog_, self.statics_)
+        ids = recent["unique_id"].to_numpy()
+        last = recent.iloc[np.flatnonzero(np.append(ids[1:] != ids[:-1], True))]
+        end = panel["ds"].max()
+        dates = pd.date_range(end, periods=step + 1, freq=cfg.pandas_freq)[1:]
+        ahead = last.iloc[np.repeat(np.arange(len(last)), step)].assign(
+            ds=np.tile(dates.to_numpy(), len(last)), y=0.0
+        )
+        if "promo" in ahead.columns:
+            ahead["promo"] = np.float32(0.0)
+        frame = pd.concat([recent, ahead], ignore_index=True)
+        frame = frame.iloc[np.argsort(frame["unique_id"].to_numpy(), kind="stable")]
+        mlf = _make_mlf(cfg, frame)
+        with _quiet():
+            prep = mlf.preprocess(frame, static_features=self.statics_, dropna=False)
+        rows = (prep["ds"] == dates[-1]).to_numpy()
+        X = prep.loc[rows, mlf.ts.features_order_]
+        pred = np.clip(np.asarray(self.lgb_horizon_.predict(X)), 0.0, None)
+        return pd.DataFrame({"unique_id": prep.loc[rows, "unique_id"].to_numpy(), LGB: pred})
+
+    def _predict_lgb(self, panel: pd.DataFrame, h: int) -> pd.DataFrame:
+        """LightGBM's recursive forecasts of ``h`` periods."""
+        cfg = self.config
+        if self.lgb_ is not None and panel is self.panel_:
             mlf = self.lgb_
         else:
-            if booster is None:
-                booster = (
-                    self.lgb_.models_[LGB].booster_ if self.lgb_ is not None else self.lgb_booster_
-                )
+            booster = (
+                self.lgb_.models_[LGB].booster_ if self.lgb_ is not None else self.lgb_booster_
+            )
             if booster is None:
                 raise ForecastingError(
                     "the selection uses LightGBM but no LightGBM model is fitted"
                 )
             mlf = _make_mlf(cfg, panel)
-            # the periods the features of the first forecast periods look back on (and, for
-            # a recursive forecast beyond the first lag, as many again)
-            keep = (
-                _warmup(cfg) + 1
-                if h <= min(cfg.lag_list)
-                else 2 * max(cfg.lag_list) + max(cfg.window_list) + 1
-            )
+            keep = max(cfg.lag_list) + max(cfg.window_list) + max(cfg.lag_list) + 1
             panel = _latest(panel, keep, cfg)  # every series ends at the last period
             with _quiet():
                 mlf.preprocess(
                     _lgb_frame(panel, self.exog_, self.statics_), static_features=self.statics_
                 )
-            model = booster if isinstance(booster, _BoosterModel) else _BoosterModel(booster)
-            mlf.models_ = {LGB: model}
+            mlf.models_ = {LGB: _BoosterModel(booster)}
         future = mlf.make_future_dataframe(h)
         last = (
             _lgb_frame(panel, self.exog_, self.statics_)
