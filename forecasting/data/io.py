@@ -203,7 +203,7 @@ def _runs(pf: pq.ParquetFile, key: str, rows_per_part: int) -> Iterator[pa.Table
     """Parts of about ``rows_per_part`` rows of a file in order of ``key``, each cut at the
     end of the run of the key its last row would have (so no key is split)."""
     pending: pa.Table | None = None
-    for batch in pf.iter_batches(batch_size=min(1 << 20, rows_per_part)):
+    for batch in _batches(pf, min(1 << 20, rows_per_part)):
         table = pa.Table.from_batches([batch])
         pending = table if pending is None else pa.concat_tables([pending, table])
         while pending.num_rows >= rows_per_part:
@@ -214,6 +214,13 @@ def _runs(pf: pq.ParquetFile, key: str, rows_per_part: int) -> Iterator[pa.Table
             pending = pending.slice(end)
     if pending is not None and pending.num_rows:
         yield pending
+
+
+def _batches(pf: pq.ParquetFile, size: int) -> Iterator[pa.RecordBatch]:
+    """The file's rows in batches of at most ``size``, one reader per row group: a single
+    reader over a whole file of 10^8 rows kept growing by about 8 MB per 2 M rows read."""
+    for group in range(pf.metadata.num_row_groups):
+        yield from pf.iter_batches(batch_size=size, row_groups=[group])
 
 
 def _run_end(col: pa.ChunkedArray, at: int) -> int | None:
