@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -141,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=2_000_000,
         help="sales rows held in memory at once, about (default 2,000,000)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=min(os.cpu_count() or 1, 4),
+        help="worker processes of the pandas engine, each loading the model once and "
+        "holding a part, about 1 GiB each (default: the cores, at most 4; 1: this process)",
     )
     _engine_arguments(p)
     p.set_defaults(handler=_score)
@@ -414,14 +422,13 @@ def _score(args: argparse.Namespace) -> int:
 
     from forecasting.data.contracts import INVENTORY, SALES
     from forecasting.data.io import iter_sku_parts, read_table, write_table
-    from forecasting.predictor import load_predictor, score_part
+    from forecasting.predictor import score_parts
 
     table_format(args.output)
-    if args.chunk_size < 1 or args.rows_per_part < 1:
-        raise ForecastingError("--chunk-size and --rows-per-part must be >= 1")
+    if args.chunk_size < 1 or args.rows_per_part < 1 or args.jobs < 1:
+        raise ForecastingError("--chunk-size, --rows-per-part and --jobs must be >= 1")
     inventory = read_table(args.inventory, INVENTORY) if args.inventory else None
-    tracking.configure(args.tracking_uri)
-    predictor = load_predictor(args.model)
+    uri = tracking.configure(args.tracking_uri)
     parts = []
     log = logging.getLogger("forecasting.score")
     done = 0
@@ -429,11 +436,18 @@ def _score(args: argparse.Namespace) -> int:
     sales = iter_sku_parts(
         args.sales, SALES, rows_per_part=args.rows_per_part, categorical_ids=True
     )
-    for part in sales:
-        parts.append(score_part(predictor, part, inventory, args.chunk_size))
-        done += len(parts[-1])
+    scored = score_parts(
+        args.model,
+        sales,
+        inventory,
+        chunk_size=args.chunk_size,
+        jobs=args.jobs,
+        tracking_uri=uri,
+    )
+    for decisions in scored:
+        parts.append(decisions)
+        done += len(decisions)
         log.info("scored %d SKUs", done)
-        del part
     decisions = pd.concat(parts, ignore_index=True).sort_values("sku_id", ignore_index=True)
     write_table(decisions, args.output)
     print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -409,6 +410,70 @@ def score_part(
         rows = sales if len(chunk) == len(skus) else sales[sales["sku_id"].isin(chunk)]
         parts.append(predictor.predict(rows, check_input=False))
     return pd.concat(parts, ignore_index=True)
+
+
+def score_parts(
+    model_uri: str,
+    parts: Iterable[pd.DataFrame],
+    inventory: pd.DataFrame | None = None,
+    *,
+    chunk_size: int = 2000,
+    jobs: int = 1,
+    tracking_uri: str | None = None,
+) -> Iterator[pd.DataFrame]:
+    """`score_part` over validated ``parts`` of whole SKUs (`iter_sku_parts`), in order.
+
+    ``jobs`` > 1: that many worker processes, each loading the model at ``model_uri`` once;
+    this process reads the next parts meanwhile, at most ``jobs`` ahead of the decisions
+    given back, so memory holds a few parts whatever the input's size.
+    """
+    if jobs <= 1:
+        predictor = load_predictor(model_uri)
+        for part in parts:
+            yield score_part(predictor, part, inventory, chunk_size)
+        return
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    # spawn: no fork of a process with threads; and the workers start before this process
+    # loads any model (loading puts the model's bundled code first on sys.path, which the
+    # workers would inherit)
+    context = multiprocessing.get_context("spawn")
+    args = (model_uri, tracking_uri, inventory, chunk_size)
+    with ProcessPoolExecutor(jobs, context, initializer=_worker_init, initargs=args) as pool:
+        running: deque[Future[pd.DataFrame]] = deque()
+        for part in parts:
+            running.append(pool.submit(_worker_score, part))
+            del part
+            if len(running) > jobs:
+                yield running.popleft().result()
+        while running:
+            yield running.popleft().result()
+
+
+_WORKER: dict[str, Any] = {}  # in a worker process of `score_parts`
+
+
+def _worker_init(
+    model_uri: str, tracking_uri: str | None, inventory: pd.DataFrame | None, chunk_size: int
+) -> None:
+    import mlflow
+
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+    _WORKER.update(inventory=inventory, chunk_size=chunk_size)
+    try:
+        _WORKER["predictor"] = load_predictor(model_uri)
+    except ForecastingError as exc:  # given back with the first part: one clear error
+        _WORKER["error"] = str(exc)
+
+
+def _worker_score(part: pd.DataFrame) -> pd.DataFrame:
+    if "error" in _WORKER:
+        raise ForecastingError(_WORKER["error"])
+    return score_part(_WORKER["predictor"], part, _WORKER["inventory"], _WORKER["chunk_size"])
 
 
 def load_predictor(uri: str) -> ElasticSkuPredictor:

@@ -127,6 +127,7 @@ def test_build_gate_and_score_from_another_process(
     some = tmp_path / "some_stock.csv"
     inventory[inventory["sku_id"] < got["sku_id"].iloc[20]].to_csv(some, index=False)
     args = ["--inventory", str(some), "--output", str(tmp_path / "partial.parquet")]
+    args += ["--jobs", "1"]  # in this process (the run above used a worker per core)
     again = subprocess.run(
         [sys.executable, "-m", "forecasting.cli", "score", "--model",
          "models:/elastic-sku-predictor@champion", "--sales", str(files["sales"]), *args],
