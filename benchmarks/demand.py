@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
@@ -133,27 +134,38 @@ def _r(v: Any) -> float:
     return round(float(v), 4)
 
 
+def holdouts(
+    only: str | None,
+) -> Iterator[tuple[str, str, pd.DataFrame, pd.Timestamp, DemandConfig]]:
+    """(key, name, sales, last training day, config) of the real-data holdouts the demand
+    benchmarks share: the M5 subset up to d_1885 (28 test days), car parts but the last 6
+    months; ``only``: one of the keys."""
+    if only in (None, "m5"):
+        sales, _ = load_m5(SHARED_DATA / "m5_tiny")
+        split = sales.loc[sales["d"] == "d_1885", "ds"].iloc[0]
+        yield "m5", "m5_tiny", sales, split, DemandConfig(freq="D", horizon=28)
+    if only in (None, "carparts"):
+        sales = load_carparts(SHARED_DATA / "carparts" / "carparts_long.csv.gz")
+        split = sales["ds"].max() - pd.DateOffset(months=6)
+        cfg = DemandConfig(freq="M", horizon=6, selection_metric="mase")
+        yield "carparts", "carparts", sales, split, cfg
+
+
+#: What `main` prints of each holdout's result.
+SHOWN = {
+    "m5": ("final", "best_baseline_rmsse", "rmsse_vs_best_baseline_pct"),
+    "carparts": ("final", "best_croston_family_mase"),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=["m5", "carparts"])
     args = parser.parse_args()
     results: dict[str, Any] = {}
-    if args.only in (None, "m5"):
-        sales, _ = load_m5(SHARED_DATA / "m5_tiny")
-        split = sales.loc[sales["d"] == "d_1885", "ds"].iloc[0]
-        results["m5"] = evaluate("m5_tiny", sales, split, DemandConfig(freq="D", horizon=28))
-        print(
-            results["m5"]["final"],
-            results["m5"]["best_baseline_rmsse"],
-            results["m5"]["rmsse_vs_best_baseline_pct"],
-        )
-    if args.only in (None, "carparts"):
-        sales = load_carparts(SHARED_DATA / "carparts" / "carparts_long.csv.gz")
-        split = sales["ds"].max() - pd.DateOffset(months=6)
-        results["carparts"] = evaluate(
-            "carparts", sales, split, DemandConfig(freq="M", horizon=6, selection_metric="mase")
-        )
-        print(results["carparts"]["final"], results["carparts"]["best_croston_family_mase"])
+    for key, name, sales, split, cfg in holdouts(args.only):
+        results[key] = evaluate(name, sales, split, cfg)
+        print(*(results[key][field] for field in SHOWN[key]))
     results["peak_rss_mib"] = peak_rss_mib()
     path = write_result("demand" if args.only is None else f"demand_{args.only}", results)
     print(f"wrote {path}")

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import SHARED_DATA, peak_rss_mib, write_result
-from forecasting.data.adapters import load_carparts, load_m5
+from benchmarks.common import peak_rss_mib, write_result
+from benchmarks.demand import holdouts
 from forecasting.data.aggregate import period_start
 from forecasting.demand.config import DemandConfig
 from forecasting.demand.forecaster import DemandForecaster
@@ -87,17 +87,9 @@ def main() -> None:
     parser.add_argument("--only", choices=["m5", "carparts"])
     args = parser.parse_args()
     results: dict[str, Any] = {}
-    if args.only in (None, "m5"):
-        sales, _ = load_m5(SHARED_DATA / "m5_tiny")
-        split = sales.loc[sales["d"] == "d_1885", "ds"].iloc[0]
-        results["m5"] = evaluate("m5_tiny", sales, split, DemandConfig(freq="D", horizon=28))
-        print(results["m5"])
-    if args.only in (None, "carparts"):
-        sales = load_carparts(SHARED_DATA / "carparts" / "carparts_long.csv.gz")
-        split = sales["ds"].max() - pd.DateOffset(months=6)
-        cfg = DemandConfig(freq="M", horizon=6, selection_metric="mase")
-        results["carparts"] = evaluate("carparts", sales, split, cfg)
-        print(results["carparts"])
+    for key, name, sales, split, cfg in holdouts(args.only):
+        results[key] = evaluate(name, sales, split, cfg)
+        print(results[key])
     results["peak_rss_mib"] = peak_rss_mib()
     name = "horizon" if args.only is None else f"horizon_{args.only}"
     print(f"wrote {write_result(name, results)}")

@@ -122,12 +122,14 @@ def iter_sku_parts(
     (CSV line numbers are not kept).
     """
     src, fmt, p = _existing(path, contract)
+    pf = None
     try:
-        in_order = fmt == "parquet" and _clustered(pq.ParquetFile(p), key)
+        pf = pq.ParquetFile(p) if fmt == "parquet" else None
+        in_order = pf is not None and _clustered(pf, key)
     except (pa.ArrowInvalid, OSError):
         in_order = False  # the hash pass below reports what is wrong with the file
-    if in_order:  # every SKU's rows already together: parts straight from the file
-        tables = _runs(pq.ParquetFile(p), key, rows_per_part)
+    if in_order and pf is not None:  # every SKU's rows already together: parts from the file
+        tables = _runs(pf, key, rows_per_part)
         for i in itertools.count():
             try:
                 table = next(tables, None)

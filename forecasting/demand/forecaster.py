@@ -115,13 +115,8 @@ class DemandForecaster:
         ``all_models=True`` adds one column per candidate model (for comparisons).
         """
         self._check_fitted()
-        h = horizon or self.config.horizon
-        if sales is None:
-            panel, keys, end = self.panel_, self.keys_, self.end_
-        else:
-            sales = validate(sales, SALES, "<sales>") if not _is_validated(sales) else sales
-            panel, keys, end = prepare_panel(sales, self.config)
-        return self._predict(panel, keys, end, h, all_models)
+        panel, keys, end = self._panel(sales)
+        return self._predict(panel, keys, end, horizon or self.config.horizon, all_models)
 
     def fit_horizon_model(self, sales: pd.DataFrame | None = None) -> DemandForecaster:
         """Fit the direct horizon LightGBM that `predict_horizon` uses.
@@ -138,13 +133,9 @@ class DemandForecaster:
         self._check_fitted()
         if not _uses_lgb(self.selection_) or not self.config.use_lightgbm:
             return self
-        if sales is None:
-            if not hasattr(self, "panel_"):
-                raise ForecastingError("fit_horizon_model() needs the training sales")
-            panel = self.panel_
-        else:
-            sales = validate(sales, SALES, "<sales>") if not _is_validated(sales) else sales
-            panel = prepare_panel(sales, self.config)[0]
+        if sales is None and not hasattr(self, "panel_"):
+            raise ForecastingError("fit_horizon_model() needs the training sales")
+        panel = self._panel(sales)[0]
         if not _lgb_trainable(panel, self.config, windows=1):
             return self
         self.lgb_horizon_ = self._fit_lgb_horizon(panel)
@@ -162,13 +153,8 @@ class DemandForecaster:
         otherwise the mean of `predict`'s recursive forecasts.
         """
         self._check_fitted()
-        h = horizon or self.config.horizon
-        if sales is None:
-            panel, keys, end = self.panel_, self.keys_, self.end_
-        else:
-            sales = validate(sales, SALES, "<sales>") if not _is_validated(sales) else sales
-            panel, keys, end = prepare_panel(sales, self.config)
-        return self._predict_horizon(panel, keys, end, h)
+        panel, keys, end = self._panel(sales)
+        return self._predict_horizon(panel, keys, end, horizon or self.config.horizon)
 
     def without(self, models: tuple[str, ...]) -> DemandForecaster:
         """A copy whose per-class selection is redone, on the same backtest, among the
@@ -257,6 +243,13 @@ class DemandForecaster:
         return self
 
     # --- computation ---------------------------------------------------------------------------
+    def _panel(self, sales: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
+        """(panel, keys, end) of ``sales`` validated, or of the training data (None)."""
+        if sales is None:
+            return self.panel_, self.keys_, self.end_
+        sales = validate(sales, SALES, "<sales>") if not _is_validated(sales) else sales
+        return prepare_panel(sales, self.config)
+
     def _fit(self, panel: pd.DataFrame, keys: pd.DataFrame, sales: pd.DataFrame) -> None:
         cfg = self.config
         self.panel_, self.keys_ = panel, keys
