@@ -21,8 +21,9 @@ import pandas as pd
 from benchmarks.common import SHARED_DATA, peak_rss_mib, write_result
 from forecasting.data.adapters import load_carparts, load_m5
 from forecasting.demand.config import DemandConfig
-from forecasting.demand.forecaster import DemandForecaster, prepare_panel
+from forecasting.demand.forecaster import DemandForecaster
 from forecasting.demand.metrics import series_metrics, summarize
+from forecasting.demand.panel import prepare_panel
 
 BASELINES = ("AutoETS", "SeasonalNaive", "CrostonOptimized", "TSB", "IMAPA")
 
@@ -57,7 +58,7 @@ def evaluate(
     h = cfg.horizon
     start = time.perf_counter()
     model = DemandForecaster(cfg).fit(train_sales)
-    fc = model.predict(all_models=True)
+    fc = model.forecast(all_models=True)
     seconds_ours = time.perf_counter() - start
     panel, keys, _ = prepare_panel(train_sales, cfg)
     base, seconds_base = run_baselines(panel, cfg, h)

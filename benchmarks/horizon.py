@@ -7,36 +7,28 @@ each series' mean demand per period over the horizon.
 The forecaster is fitted as the predictor fits it (AutoETS excluded for scoring), then
 ``fit_horizon_model``; ``predict_horizon`` is timed with the direct model and without it
 (the mean of the recursive forecasts). Metrics over series, on the horizon mean per period:
-RMSSE (squared error over the series' one-step naive MSE on the training data, mean over
-series, square root), WAPE and bias of the horizon totals.
+RMSSE per series (`forecasting.demand.metrics.series_metrics`: the error of the horizon
+mean over the root of the series' one-step naive MSE on the training periods), its mean over
+series, and WAPE and bias of the horizon totals.
 Run: python -m benchmarks.horizon
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from benchmarks.common import peak_rss_mib, write_result
 from benchmarks.demand import holdouts
-from forecasting.data.aggregate import period_start
 from forecasting.demand.config import DemandConfig
 from forecasting.demand.forecaster import DemandForecaster
+from forecasting.demand.metrics import naive_scales, series_metrics
+from forecasting.periods import period_start
 
 KEYS = ["sku_id", "channel"]
-
-
-def _naive_mse(train: pd.DataFrame, freq: str) -> pd.Series:
-    """Per series, the one-step naive forecast's MSE on the training periods."""
-    per = train.assign(ds=period_start(train["ds"], freq))
-    per = per.groupby([*KEYS, "ds"], as_index=False)["y"].sum().sort_values([*KEYS, "ds"])
-    diff = per.groupby(KEYS)["y"].diff()
-    return (diff**2).groupby([per["sku_id"], per["channel"]]).mean().rename("scale")
 
 
 def evaluate(name: str, sales: pd.DataFrame, split: pd.Timestamp, cfg: DemandConfig) -> dict:
@@ -51,7 +43,7 @@ def evaluate(name: str, sales: pd.DataFrame, split: pd.Timestamp, cfg: DemandCon
     start = time.perf_counter()
     model.fit_horizon_model(train)
     seconds_fit_direct = time.perf_counter() - start
-    recursive = copy.copy(model)
+    recursive = model.copy()
     recursive.lgb_horizon_ = None
     out: dict[str, Any] = {
         "dataset": name,
@@ -62,22 +54,27 @@ def evaluate(name: str, sales: pd.DataFrame, split: pd.Timestamp, cfg: DemandCon
         "seconds_fit_direct_model": round(seconds_fit_direct, 1),
     }
     actual = test.groupby(KEYS)["y"].sum() / h
-    scale = _naive_mse(train, cfg.freq)
+    per = train.assign(ds=period_start(train["ds"], cfg.freq))
+    per = per.groupby([*KEYS, "ds"], as_index=False, observed=True)["y"].sum()
+    scales = naive_scales(per.assign(unique_id=per["sku_id"] + "\0" + per["channel"]))
     for label, m in (("direct", model), ("recursive", recursive)):
         start = time.perf_counter()
         fc = m.predict_horizon(train, h)
         seconds = time.perf_counter() - start
         got = fc.set_index(KEYS)["forecast"]
-        df = pd.DataFrame({"pred": got, "actual": actual.reindex(got.index).fillna(0.0)})
-        df["scale"] = scale.reindex(df.index)
-        df = df[df["scale"] > 0]
-        err = df["pred"] - df["actual"]
+        df = pd.DataFrame({"forecast": got, "y": actual.reindex(got.index).fillna(0.0)})
+        df["unique_id"] = [f"{s}\0{c}" for s, c in df.index]
+        df["ds"] = split
+        metrics = series_metrics(df.reset_index(drop=True), None, ["forecast"], scales=scales)
+        metrics = metrics.dropna(subset=["rmsse"])
+        kept = df[df["unique_id"].isin(metrics["unique_id"])]
+        err = kept["forecast"] - kept["y"]
         out[label] = {
             "seconds_predict_horizon": round(seconds, 2),
-            "n_series": len(df),
-            "rmsse_horizon_mean": round(float(np.sqrt((err**2 / df["scale"]).mean())), 4),
-            "wape_total": round(float(err.abs().sum() / df["actual"].sum()), 4),
-            "bias_total": round(float(err.sum() / df["actual"].sum()), 4),
+            "n_series": len(kept),
+            "rmsse_horizon_mean": round(float(metrics["rmsse"].mean()), 4),
+            "wape_total": round(float(err.abs().sum() / kept["y"].sum()), 4),
+            "bias_total": round(float(err.sum() / kept["y"].sum()), 4),
         }
     return out
 

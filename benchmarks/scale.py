@@ -261,7 +261,7 @@ def _register_predictor(store: Path, seed: int) -> str:
     from forecasting import tracking
     from forecasting.demand.config import LOCAL_MODELS, DemandConfig
     from forecasting.predictor import ElasticSkuPredictor, PredictorConfig
-    from forecasting.tracking.models import log_predictor_model
+    from forecasting.serving import log_predictor_model
 
     uri = f"sqlite:///{store}/mlflow.db"
     world = generate_omnichannel(n_skus=2000, n_days=365, seed=seed)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: creates .venv, installs the project with [dev,spark], runs ruff, mypy and pytest.
+# The whole test suite: creates .venv, installs the project with [dev,spark], runs ruff, mypy,
+# import-linter (the layer contracts in pyproject.toml) and pytest.
 # Extra arguments go to pytest (e.g. `bash scripts/test.sh -m "not slow"`).
 EXTRAS="dev,spark" source "$(dirname "$0")/_venv.sh"
 echo "== ruff"; ruff check forecasting tests benchmarks && ruff format --check forecasting tests benchmarks
 echo "== mypy"; mypy
+echo "== import-linter"; lint-imports --no-cache | tail -n 6
 echo "== pytest"; exec python -m pytest "$@"

@@ -76,15 +76,15 @@ def test_abc_ranks_by_revenue_when_prices_exist_else_by_units() -> None:
 
 
 def test_per_period_sums_the_same_on_the_dense_grid_and_by_hashing() -> None:
-    from forecasting.demand import classification
+    from forecasting.data import groups
 
     rng = np.random.default_rng(2)
     group = rng.integers(0, 50, 5000)
     day = (np.datetime64("2024-01-01") + rng.integers(0, 300, 5000)).astype("datetime64[ns]")
     y = rng.poisson(3.0, 5000).astype(float)
-    dense = classification.per_period(group, 50, day.view("int64"), [y])
+    dense = groups.per_period(group, 50, day.view("int64"), [y])
     # dates not on whole days: no grid, factorized
-    hashed = classification.per_period(group, 50, day.view("int64") + 1, [y])
+    hashed = groups.per_period(group, 50, day.view("int64") + 1, [y])
     expected = pd.DataFrame({"g": group, "d": day, "y": y}).groupby(["g", "d"])["y"].sum()
     for g, d, (sums,) in (dense, (hashed[0], hashed[1] - 1, hashed[2])):
         np.testing.assert_array_equal(g, expected.index.get_level_values(0))

@@ -36,7 +36,7 @@ def fitted(small: SyntheticData) -> DemandForecaster:
 def test_forecasts_every_series_and_period_with_ordered_non_negative_quantiles(
     small: SyntheticData, fitted: DemandForecaster
 ) -> None:
-    fc = fitted.predict()
+    fc = fitted.forecast()
     n_series = small.sales.groupby(["sku_id", "channel"]).ngroups
     assert len(fc) == n_series * 14
     assert list(fc.columns[:7]) == ["sku_id", "channel", "ds", "forecast", *QCOLS]
@@ -56,7 +56,7 @@ def test_beats_seasonal_naive_on_held_out_synthetic_demand() -> None:
     train, test = world.sales[world.sales["ds"] <= end], world.sales[world.sales["ds"] > end]
     cfg = FAST.with_(local_models=("AutoETS", "SeasonalNaive", "CrostonSBA", "TSB"))
     model = DemandForecaster(cfg).fit(train)
-    fc = model.predict(all_models=True).merge(test, on=["sku_id", "channel", "ds"])
+    fc = model.forecast(all_models=True).merge(test, on=["sku_id", "channel", "ds"])
     err = (
         fc.assign(
             e_final=(fc["forecast"] - fc["y"]) ** 2, e_naive=(fc["SeasonalNaive"] - fc["y"]) ** 2
@@ -109,7 +109,7 @@ def test_save_load_gives_the_same_forecasts_from_lean_files(
 
 def test_same_seed_same_forecasts(small: SyntheticData, fitted: DemandForecaster) -> None:
     again = DemandForecaster(FAST).fit(small.sales)
-    pd.testing.assert_frame_equal(again.predict(), fitted.predict())
+    pd.testing.assert_frame_equal(again.forecast(), fitted.forecast())
 
 
 def test_short_histories_one_channel_no_sales_and_a_long_horizon() -> None:
@@ -129,7 +129,7 @@ def test_short_histories_one_channel_no_sales_and_a_long_horizon() -> None:
     sales = pd.concat([sales, extra], ignore_index=True)
     with pytest.warns(ShortHistoryWarning):
         model = DemandForecaster(FAST.with_(horizon=90)).fit(sales)
-    fc = model.predict()
+    fc = model.forecast()
     assert fc.groupby(["sku_id", "channel"]).size().eq(90).all()
     assert np.isfinite(fc[["forecast", *QCOLS]].to_numpy()).all()
     never = fc[fc["sku_id"] == "01000"]
@@ -149,7 +149,7 @@ def test_too_short_to_backtest_warns_and_still_forecasts() -> None:
     )
     with pytest.warns(ShortHistoryWarning, match="cross-validate"):
         model = DemandForecaster(FAST).fit(sales)
-    fc = model.predict()
+    fc = model.forecast()
     assert len(fc) == 14 and fc["forecast"].between(0.3, 3).all()
     assert (fc["forecast-hi-80"] >= fc["forecast"]).all()
 
@@ -160,7 +160,7 @@ def test_daily_sales_are_summed_into_weeks() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ShortHistoryWarning)
         model = DemandForecaster(cfg).fit(world.sales)
-    fc = model.predict()
+    fc = model.forecast()
     assert (fc["ds"].dt.dayofweek == 0).all()
     weekly_mean = model.panel_.groupby("unique_id")["y"].mean().mean()
     daily_mean = world.sales.groupby(["sku_id", "channel"])["y"].mean().mean()
@@ -173,7 +173,7 @@ def test_history_shorter_than_lightgbm_warmup_falls_back_to_local_models() -> No
         warnings.simplefilter("ignore", ShortHistoryWarning)
         model = DemandForecaster(FAST.with_(horizon=28)).fit(world.sales)
     assert not any("LightGBM" in members for members in model.selection_.values())
-    fc = model.predict()
+    fc = model.forecast()
     assert np.isfinite(fc[["forecast", *QCOLS]].to_numpy()).all()
 
 
@@ -194,7 +194,7 @@ def test_costly_models_are_fitted_and_selected_only_for_the_costly_classes(
             assert not any("AutoETS" in m for m in fitted.selection_[cls])
     for cls in ("intermittent", "lumpy"):
         assert not any("AutoETS" in m for m in fitted.selection_[cls])
-    assert np.isfinite(fitted.predict()["forecast"]).all()
+    assert np.isfinite(fitted.forecast()["forecast"]).all()
 
 
 def _weekly_seasonal_sales(n_series: int, n_days: int, seed: int) -> pd.DataFrame:
@@ -300,14 +300,14 @@ def test_direct_horizon_model_predicts_each_series_mean_over_the_horizon(tmp_pat
 
 
 def test_forward_mean_is_the_mean_of_the_next_periods_within_a_series() -> None:
-    from forecasting.demand.forecaster import _forward_mean
+    from forecasting.demand.horizon import forward_mean
 
     ids = np.array([0, 0, 0, 0, 1, 1, 1])
     y = np.array([1.0, 2.0, 3.0, 4.0, 10.0, 20.0, 30.0])
-    got = _forward_mean(ids, y, 2)
+    got = forward_mean(ids, y, 2)
     expected = [1.5, 2.5, 3.5, np.nan, 15.0, 25.0, np.nan]
     np.testing.assert_array_equal(got, expected)
-    assert np.isnan(_forward_mean(ids[:1], y[:1], 2)).all()
+    assert np.isnan(forward_mean(ids[:1], y[:1], 2)).all()
 
 
 def test_direct_horizon_forecast_reads_no_period_after_the_end() -> None:
@@ -316,7 +316,9 @@ def test_direct_horizon_forecast_reads_no_period_after_the_end() -> None:
     as the features computed on the real demand of those periods."""
     import lightgbm as lgb
 
-    from forecasting.demand.forecaster import _lgb_frame, _make_mlf, prepare_panel
+    from forecasting.demand.boosting import feature_columns, lgb_frame, make_mlf
+    from forecasting.demand.horizon import predict_horizon_booster
+    from forecasting.demand.panel import prepare_panel
 
     sales = _poisson_levels([1.0, 4.0, 12.0, 30.0] * 4, 307, seed=8)
     history = sales[sales["ds"] <= sales["ds"].min() + pd.Timedelta(days=299)]
@@ -324,12 +326,26 @@ def test_direct_horizon_forecast_reads_no_period_after_the_end() -> None:
     model = DemandForecaster(cfg).fit(history).fit_horizon_model(history)
     assert model.lgb_horizon_ is not None
     panel, _, _ = prepare_panel(history, cfg)
-    got = model._predict_lgb_direct(panel)
+    got = predict_horizon_booster(panel, model.lgb_horizon_, cfg, model.exog_, model.statics_)
     full, _, _ = prepare_panel(sales, cfg)  # 7 more days of real demand
-    mlf = _make_mlf(cfg, full)
+    mlf = make_mlf(cfg)
     prep = mlf.preprocess(
-        _lgb_frame(full, model.exog_, model.statics_), static_features=model.statics_
+        lgb_frame(full, model.exog_, model.statics_), static_features=model.statics_
     )
-    X = prep.loc[prep["ds"] == full["ds"].max(), mlf.ts.features_order_]
+    X = prep.loc[prep["ds"] == full["ds"].max(), feature_columns(mlf)]
     booster = lgb.Booster(model_str=model.lgb_horizon_.model_to_string())
     np.testing.assert_allclose(got["LightGBM"], np.clip(booster.predict(X), 0, None), rtol=1e-6)
+
+
+def test_without_gives_a_new_forecaster_that_shares_no_learned_state(
+    small: SyntheticData, fitted: DemandForecaster
+) -> None:
+    before = fitted.forecast()
+    other = fitted.without(("AutoETS",))
+    assert other is not fitted
+    assert all("AutoETS" not in m for sel in other.selection_.values() for m in sel)
+    for name in ("selection_", "series_offsets_", "class_offsets_", "cv_", "scales_"):
+        assert getattr(other, name) is not getattr(fitted, name), name
+    other.series_offsets_.iloc[:, -1] = 1e9  # changing the copy leaves the original alone
+    other.selection_["smooth"] = ("CrostonSBA",)
+    pd.testing.assert_frame_equal(fitted.forecast(), before)

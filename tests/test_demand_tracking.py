@@ -12,7 +12,7 @@ from forecasting import tracking
 from forecasting.cli import main
 from forecasting.data.synthetic import generate_omnichannel
 from forecasting.demand.config import DemandConfig
-from forecasting.demand.pipeline import train_demand
+from forecasting.pipelines.demand import train_demand
 
 CFG = DemandConfig(
     horizon=14,

@@ -15,10 +15,10 @@ from forecasting import tracking
 from forecasting.cli import main
 from forecasting.data.synthetic import SyntheticData, generate_omnichannel
 from forecasting.errors import ShortHistoryWarning
+from forecasting.pipelines.propensity import train_propensity
 from forecasting.propensity.bgnbd import BGNBD, BGNBDParams, simulate_bgnbd
 from forecasting.propensity.features import customer_features, repurchase_labels
 from forecasting.propensity.model import PropensityConfig, PropensityModel
-from forecasting.propensity.pipeline import train_propensity
 from forecasting.propensity.repurchase import sku_repurchase_rates
 
 PAPER = BGNBDParams(r=0.243, alpha=4.414, a=0.793, b=2.426)

@@ -15,7 +15,7 @@ from forecasting.data.synthetic import generate_omnichannel
 from forecasting.demand.config import DemandConfig
 from forecasting.demand.forecaster import DemandForecaster
 from forecasting.predictor import ElasticSkuPredictor, PredictorConfig
-from forecasting.tracking.models import log_predictor_model
+from forecasting.serving import log_predictor_model
 
 pytest.importorskip("pyspark")
 pytestmark = pytest.mark.integration
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
-    from forecasting.spark import spark_session
+    from forecasting.scoring.spark import spark_session
 
     session = spark_session("local[2]", "forecasting-tests")
     yield session
@@ -98,7 +98,7 @@ def test_spark_train_demand_equals_pandas(spark: Any, tmp_path: Path) -> None:
     world = generate_omnichannel(n_skus=12, n_days=150, seed=43, transactions=False)
     cfg = DemandConfig(horizon=7, n_windows=2, lgb_n_estimators=50)
     local = DemandForecaster(cfg).fit(world.sales)
-    distributed = DemandForecaster(cfg, engine=spark).fit(world.sales)
+    distributed = DemandForecaster(cfg).fit(world.sales, spark=spark)
     assert distributed.selection_ == local.selection_
     cols = [c for c in local.cv_.columns if c not in ("demand_class",)]
     pd.testing.assert_frame_equal(
@@ -109,8 +109,8 @@ def test_spark_train_demand_equals_pandas(spark: Any, tmp_path: Path) -> None:
         atol=1e-4,  # Spark returns the models' columns as float32
     )
     pd.testing.assert_frame_equal(
-        distributed.predict(all_models=True),
-        local.predict(all_models=True),
+        distributed.forecast(all_models=True, spark=spark),
+        local.forecast(all_models=True),
         rtol=1e-4,
         atol=1e-4,
     )

@@ -1,4 +1,5 @@
-"""Data: contracts, loaders, transactions -> sales, real-data adapters, synthetic generator."""
+"""Data: contracts, loaders, transactions -> sales, group sums, real-data adapters, the
+synthetic generator."""
 
 from forecasting.data.aggregate import transactions_to_sales
 from forecasting.data.contracts import INVENTORY, SALES, SKUS, TRANSACTIONS, validate

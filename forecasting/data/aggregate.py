@@ -1,35 +1,14 @@
-"""Transactions -> sales at frequency D, W or M, zero periods filled.
-
-Periods are labelled by their first day: days as themselves, weeks by their Monday
-(pandas ``W-MON``), months by their first day (``MS``).
-"""
+"""Transactions -> sales at frequency D, W or M, zero periods filled (periods labelled by
+their first day, `forecasting.periods`)."""
 
 from __future__ import annotations
-
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 from utilsforecast.preprocessing import fill_gaps
 
 from forecasting.data.contracts import TRANSACTIONS, validate
-from forecasting.errors import ForecastingError
-
-Freq = Literal["D", "W", "M"]
-
-#: The pandas frequency of each period label (what statsforecast / mlforecast are given).
-PANDAS_FREQ: dict[str, str] = {"D": "D", "W": "W-MON", "M": "MS"}
-
-
-def period_start(ts: pd.Series, freq: str) -> pd.Series:
-    """The first day of the period that holds each timestamp."""
-    if freq == "D":
-        return ts.dt.normalize()
-    if freq == "W":
-        return ts.dt.normalize() - pd.to_timedelta(ts.dt.dayofweek, unit="D")
-    if freq == "M":
-        return ts.dt.to_period("M").dt.start_time
-    raise ForecastingError(f"unknown frequency {freq!r}: use D, W or M")
+from forecasting.periods import PANDAS_FREQ, check_freq, period_start
 
 
 def transactions_to_sales(
@@ -41,8 +20,7 @@ def transactions_to_sales(
     series that stopped selling carries zeros to the end. When ``amount`` is present,
     ``price`` is the period's average unit price (null in periods without a sale).
     """
-    if freq not in PANDAS_FREQ:
-        raise ForecastingError(f"unknown frequency {freq!r}: use D, W or M")
+    check_freq(freq)
     tx = transactions if validated else validate(transactions, TRANSACTIONS)
     keys = ["sku_id", "channel"]
     work = pd.DataFrame(

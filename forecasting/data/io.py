@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from forecasting.data.contracts import TableContract, validate
 from forecasting.errors import DataContractError, ForecastingError
+from forecasting.files import atomic_output
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -86,22 +87,14 @@ def read_table(
 def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write ``df`` as CSV or Parquet (by extension), atomically: temp file, then rename."""
     fmt = table_format(path)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         if fmt == "csv":
-            gz = target.name.lower().endswith(".gz")
+            gz = str(path).lower().endswith(".gz")
             df.to_csv(tmp, index=False, compression="gzip" if gz else None)
         else:
             # microseconds: nanosecond timestamps are not readable by Spark
             df.to_parquet(tmp, index=False, coerce_timestamps="us", allow_truncated_timestamps=True)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return Path(path)
 
 
 def iter_sku_parts(

@@ -214,6 +214,10 @@ def generate_omnichannel(
 
     ``generate_omnichannel(n_skus=100, seed=1)`` is the same as passing a `SyntheticConfig`.
     Same config, same output. ``transactions=False`` skips the (large) customer table.
+
+    One long procedure on purpose: every draw comes from one seeded generator in a fixed
+    order, read top to bottom as the story of the world (SKUs, series, daily intensity,
+    tables), and a world of a given seed stays the same world across versions.
     """
     cfg = replace(config or SyntheticConfig(), **overrides)
     rng = np.random.default_rng(cfg.seed)
@@ -447,7 +451,7 @@ def sales_example(
     freq: str = "D", periods: int = 60, n_skus: int = 2, seed: int = 0
 ) -> pd.DataFrame:
     """A small sales table at ``freq`` (D, W or M) from the generator: input examples, docs."""
-    from forecasting.data.aggregate import period_start
+    from forecasting.periods import period_start
 
     days = {"D": 1, "W": 7, "M": 31}[freq] * periods
     data = generate_omnichannel(

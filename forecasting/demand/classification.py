@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from forecasting.data.groups import group_codes, per_period
+
 ADI_CUTOFF = 1.32
 CV2_CUTOFF = 0.49
 DEMAND_CLASSES = ("smooth", "erratic", "intermittent", "lumpy")
@@ -33,6 +35,51 @@ def syntetos_boylan(adi: np.ndarray | pd.Series, cv2: np.ndarray | pd.Series) ->
     ).astype(object)
     out[~np.isfinite(adi_a)] = NO_DEMAND
     return out
+
+
+def sb_statistics(
+    group: np.ndarray, n: int, order: np.ndarray, y: np.ndarray
+) -> dict[str, np.ndarray]:
+    """ADI and CV^2 per group, from rows with a group code, an ordering key (date or
+    position) and demand: ``first`` (the key of the first sale), ``n_periods`` (rows from
+    the first sale on), ``n_nonzero``, ``adi`` and ``cv2`` (NaN without a sale).
+
+    The one computation behind `classify_demand` (a sales table) and `panel_classes` (the
+    forecaster's gap-filled panel), with numpy group sums."""
+    sold = y > 0
+    first = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, group[sold], order[sold])
+    n_periods = np.bincount(group[order >= first[group]], minlength=n)
+    n_nonzero = np.bincount(group[sold], minlength=n)
+    size_sum = np.bincount(group[sold], y[sold], n)
+    size_sq = np.bincount(group[sold], y[sold] ** 2, n)
+    has_sale = n_nonzero > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        size_mean = np.where(has_sale, size_sum / n_nonzero, np.nan)
+        # population variance of the demand sizes, clipped at 0 against rounding
+        size_var = np.clip(size_sq / n_nonzero - size_mean**2, 0.0, None)
+        adi = np.where(has_sale, n_periods / n_nonzero, np.nan)
+        cv2 = size_var / size_mean**2
+    return {
+        "first": first,
+        "n_periods": n_periods,
+        "n_nonzero": n_nonzero,
+        "adi": adi,
+        "cv2": cv2,
+    }
+
+
+def panel_classes(panel: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
+    """Syntetos-Boylan class of every series in ``keys`` (``no_demand`` without a sale)
+    from the forecaster's panel (``unique_id`` codes, one row per period, gaps filled)."""
+    if panel.empty:
+        return pd.DataFrame({"unique_id": keys["unique_id"], "demand_class": NO_DEMAND})
+    uid = panel["unique_id"].to_numpy()
+    y = panel["y"].to_numpy(dtype="float64")
+    sb = sb_statistics(uid, len(keys), np.arange(len(y)), y)
+    classes = syntetos_boylan(sb["adi"], sb["cv2"])
+    ids = keys["unique_id"].to_numpy()
+    return pd.DataFrame({"unique_id": ids, "demand_class": classes[ids]})
 
 
 def classify_demand(
@@ -71,22 +118,12 @@ def classify_demand(
         # channels summed per period: one row per (group, period)
         group, day, (y, revenue) = per_period(group, n, day, [y, revenue])
     end = int(day.max())
+    sb = sb_statistics(group, n, day, y)
     sold = y > 0
-    first = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(first, group[sold], day[sold])
     last = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
     np.maximum.at(last, group[sold], day[sold])
-    n_periods = np.bincount(group[day >= first[group]], minlength=n)
-    n_nonzero = np.bincount(group[sold], minlength=n)
-    size_sum = np.bincount(group[sold], y[sold], n)
-    size_sq = np.bincount(group[sold], y[sold] ** 2, n)
-    has_sale = n_nonzero > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        size_mean = np.where(has_sale, size_sum / n_nonzero, np.nan)
-        # population variance of the demand sizes, clipped at 0 against rounding
-        size_var = np.clip(size_sq / n_nonzero - size_mean**2, 0.0, None)
-        adi = np.where(has_sale, n_periods / n_nonzero, np.nan)
-        cv2 = size_var / size_mean**2
+    first, has_sale = sb["first"], sb["n_nonzero"] > 0
+    adi, cv2, n_periods, n_nonzero = sb["adi"], sb["cv2"], sb["n_periods"], sb["n_nonzero"]
     first_sale = pd.to_datetime(np.where(has_sale, first, np.iinfo(np.int64).min))
     last_sale = pd.to_datetime(np.where(has_sale, last, np.iinfo(np.int64).min))
     stats = names.assign(
@@ -116,56 +153,6 @@ def classify_demand(
         "days_since_last_sale",
     ]
     return stats[[*keys, *cols]]
-
-
-#: Largest (groups x days) grid `per_period` sums on directly, without hashing.
-DENSE_CELLS = 1 << 24
-DAY_NS = 86_400 * 10**9
-
-
-def per_period(
-    group: np.ndarray, n_groups: int, day: np.ndarray, values: list[np.ndarray]
-) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """Rows summed per (group, date): (group, date as int64 ns, the sums of each of
-    ``values``), one row per pair present, sorted by group then date.
-
-    Dates on whole days whose (groups x days) grid is small index a dense grid (no hashing);
-    others are factorized.
-    """
-    if not len(day):
-        return group, day, values
-    lo = int(day.min())
-    span = (int(day.max()) - lo) // DAY_NS + 1
-    offset = day - lo
-    if n_groups * span <= max(DENSE_CELLS, 4 * len(day)) and not (offset % DAY_NS).any():
-        cell = group.astype(np.int64) * span + offset // DAY_NS
-        present = np.flatnonzero(np.bincount(cell, minlength=n_groups * span))
-        sums = [np.bincount(cell, v, n_groups * span)[present] for v in values]
-        return present // span, lo + (present % span) * DAY_NS, sums
-    day_code, days = pd.factorize(day, sort=True)
-    pair, pairs = pd.factorize(group.astype(np.int64) * len(days) + day_code, sort=True)
-    sums = [np.bincount(pair, v, len(pairs)) for v in values]
-    return pairs // len(days), np.asarray(days)[pairs % len(days)], sums
-
-
-def group_codes(sales: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
-    """Per row the code of its group of ``keys`` (groups in sorted order), and the groups'
-    key values as text."""
-    code = np.zeros(len(sales), dtype=np.int64)
-    levels = []
-    for k in keys:
-        col = sales[k]
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            col = col.cat.set_categories(sorted(col.cat.categories))
-        c, uniques = pd.factorize(col, sort=True)
-        levels.append(np.asarray(uniques, dtype=object))
-        code = code * len(uniques) + c
-    group, combos = pd.factorize(code, sort=True)
-    names = {}
-    for k, values in zip(reversed(keys), reversed(levels), strict=True):
-        names[k] = values[combos % len(values)]
-        combos = combos // len(values)
-    return group, pd.DataFrame({k: names[k] for k in keys})
 
 
 def _abc(revenue: np.ndarray, cutoffs: tuple[float, float]) -> np.ndarray:

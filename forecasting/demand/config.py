@@ -3,11 +3,10 @@ with the model."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from forecasting.data.aggregate import PANDAS_FREQ
+from forecasting.periods import PANDAS_FREQ
 
 #: Season length by frequency (days in a week, weeks and months in a year).
 SEASON_LENGTH = {"D": 7, "W": 52, "M": 12}
@@ -128,15 +127,3 @@ class DemandConfig:
 
     def with_(self, **changes: Any) -> DemandConfig:
         return replace(self, **changes)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> DemandConfig:
-        raw = json.loads(text)
-        for key in ("levels", "local_models", "lags", "windows", "costly_classes"):
-            if raw.get(key) is not None:
-                raw[key] = tuple(raw[key])
-        raw["tsb_grid"] = tuple(tuple(p) for p in raw.get("tsb_grid", ()))
-        return cls(**raw)

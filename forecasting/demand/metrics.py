@@ -1,10 +1,14 @@
-"""Forecast accuracy per series, per demand class and overall, with utilsforecast's losses.
+"""Scaled forecast accuracy: one implementation of the naive scales and of MASE, RMSSE,
+bias and the scaled pinball loss, per series, per demand class and overall.
 
 MASE and RMSSE are scaled by the one-step naive forecast's in-sample MAE / MSE on the
 training data (as in the M5 competition); bias is mean(forecast - actual); the scaled
-pinball loss is utilsforecast's ``scaled_quantile_loss`` averaged over the quantiles.
-Revenue-weighted RMSSE weighs each series by its share of training revenue (units without
-prices).
+pinball loss is the pinball loss averaged over the quantiles, divided by the naive MAE.
+These are the definitions of ``utilsforecast.losses`` (``mase``, ``rmsse``, ``bias``,
+``scaled_quantile_loss`` with seasonality 1; tested against them), computed here from the
+scales with one grouped mean instead of one pass over the training data per metric: the
+backtest of 30,000 series has the scales already. Revenue-weighted RMSSE weighs each series
+by its share of training revenue (units without prices).
 """
 
 from __future__ import annotations
@@ -13,9 +17,64 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from utilsforecast.losses import bias, mase, rmsse, scaled_quantile_loss
 
 ID = "unique_id"
+#: A naive scale at or below this is no scale (a constant series): its scaled metrics are
+#: undefined (NaN), as utilsforecast's are infinite.
+SCALE_FLOOR = 1e-6
+
+
+def naive_scales(train: pd.DataFrame, cutoff: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Per series, from the rows of ``train`` (``unique_id, ds, y``) up to ``cutoff``: MAE
+    and MSE of the one-step naive forecast (``mase_scale``, ``rmsse_scale``) and the mean
+    demand (``level``), floored at `SCALE_FLOOR`. A panel sorted by series and period with
+    integer ``unique_id`` codes (the forecaster's) is read without a copy."""
+    uid = train[ID].to_numpy()
+    if not np.issubdtype(uid.dtype, np.integer) or (len(uid) and uid.min() < 0):
+        order = np.lexsort((train["ds"].to_numpy(), uid))
+        codes, names = pd.factorize(uid[order], sort=True)
+        frame = pd.DataFrame(
+            {ID: codes, "ds": train["ds"].to_numpy()[order], "y": train["y"].to_numpy()[order]}
+        )
+        out = naive_scales(frame, cutoff)
+        out.index = pd.Index(np.asarray(names)[out.index.to_numpy()], name=ID)
+        return out
+    y = train["y"].to_numpy(dtype="float64")
+    inside = np.ones(len(y), dtype=bool) if cutoff is None else train["ds"].to_numpy() <= cutoff
+    n = int(uid.max()) + 1 if len(uid) else 0
+    rows = np.bincount(uid[inside], minlength=n)
+    level_sum = np.bincount(uid[inside], weights=y[inside], minlength=n)
+    step = (uid[1:] == uid[:-1]) & inside[1:] & inside[:-1]
+    diff = (y[1:] - y[:-1])[step]
+    owner = uid[1:][step]
+    n_diff = np.bincount(owner, minlength=n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = pd.DataFrame(
+            {
+                "mase_scale": np.bincount(owner, weights=np.abs(diff), minlength=n) / n_diff,
+                "rmsse_scale": np.bincount(owner, weights=diff**2, minlength=n) / n_diff,
+                "level": level_sum / rows,
+            },
+            index=pd.Index(np.arange(n), name=ID),
+        )[rows > 0]
+    return scale.fillna(SCALE_FLOOR).clip(lower=SCALE_FLOOR)
+
+
+def _error_means(
+    df: pd.DataFrame, models: Sequence[str], quantiles: Mapping[str, Mapping[float, str]] | None
+) -> pd.DataFrame:
+    """Per series (sorted), the mean absolute, squared and signed error of each model and
+    the mean pinball loss of each quantile column: one grouped mean over all of them."""
+    y = df["y"].to_numpy(dtype="float64")
+    cols: dict[str, np.ndarray] = {}
+    for m in models:
+        e = df[m].to_numpy(dtype="float64") - y
+        cols[f"{m}\0ae"], cols[f"{m}\0se"], cols[f"{m}\0e"] = np.abs(e), e**2, e
+    for model, qs in (quantiles or {}).items():
+        for q, col in qs.items():
+            delta = y - df[col].to_numpy(dtype="float64")
+            cols[f"{model}\0pin{q}"] = np.maximum(q * delta, (q - 1) * delta)
+    return pd.DataFrame(cols).groupby(df[ID].to_numpy(), sort=True).mean()
 
 
 def series_metrics(
@@ -27,71 +86,19 @@ def series_metrics(
 ) -> pd.DataFrame:
     """Long table ``unique_id, model, mase, rmsse, bias[, scaled_pinball]``.
 
-    ``df`` has ``unique_id, ds, y`` and one column per model; ``train`` has
-    ``unique_id, ds, y``; ``quantiles`` maps a model to ``{q: column}``. ``scales``
-    (indexed by ``unique_id``: ``mase_scale``, ``rmsse_scale``, the naive forecast's
-    in-sample MAE and MSE) stands in for ``train`` when the training data is too large
-    to pass over again.
+    ``df`` has ``unique_id, ds, y`` and one column per model; ``quantiles`` maps a model to
+    ``{q: column}``. The scales come from ``train`` (``unique_id, ds, y``, `naive_scales`)
+    or are given as ``scales`` (indexed by ``unique_id``).
     """
     models = list(models)
-    if scales is not None:
-        return _metrics_from_scales(df, models, quantiles, scales)
-    assert train is not None, "give the training data or its scales"
-    frame = df[[ID, "ds", "y", *models, *_qcols(quantiles)]]
-    ids = frame[ID].unique()
-    train = train[train[ID].isin(ids)][[ID, "ds", "y"]]
-    parts = {
-        "mase": mase(frame, models, seasonality=1, train_df=train),
-        "rmsse": rmsse(frame, models, seasonality=1, train_df=train),
-        "bias": bias(frame, models),
-    }
-    long = [
-        p.melt(id_vars=ID, value_vars=models, var_name="model", value_name=name).set_index(
-            [ID, "model"]
-        )
-        for name, p in parts.items()
-    ]
-    out = pd.concat(long, axis=1)
-    if quantiles:
-        pins = []
-        for model, cols in quantiles.items():
-            per_q = [
-                scaled_quantile_loss(
-                    frame, {model: col}, seasonality=1, train_df=train, q=q
-                ).set_index(ID)[model]
-                for q, col in cols.items()
-            ]
-            pin = pd.concat(per_q, axis=1).mean(axis=1).rename("scaled_pinball").to_frame()
-            pin["model"] = model
-            pins.append(pin.reset_index().set_index([ID, "model"]))
-        out = out.join(pd.concat(pins), how="left")
-    return out.replace([np.inf, -np.inf], np.nan).reset_index()
-
-
-def _metrics_from_scales(
-    df: pd.DataFrame,
-    models: list[str],
-    quantiles: Mapping[str, Mapping[float, str]] | None,
-    scales: pd.DataFrame,
-) -> pd.DataFrame:
-    """`series_metrics` with known scales: the same definitions as utilsforecast's losses
-    (MAE / naive MAE, sqrt(MSE / naive MSE), pinball / naive MAE), grouped once."""
-    ids = df[ID].to_numpy()
-    y = df["y"].to_numpy(dtype="float64")
-    floor = 1e-6  # a constant series: no scale, no scaled metric (as utilsforecast's inf)
-    mase_scale = scales["mase_scale"].where(scales["mase_scale"] > floor)
-    rmsse_scale = scales["rmsse_scale"].where(scales["rmsse_scale"] > floor)
-    cols: dict[str, np.ndarray] = {}
-    for m in models:
-        e = df[m].to_numpy(dtype="float64") - y
-        cols[f"{m}\0ae"], cols[f"{m}\0se"], cols[f"{m}\0e"] = np.abs(e), e**2, e
-    for model, qs in (quantiles or {}).items():
-        for q, col in qs.items():
-            delta = y - df[col].to_numpy(dtype="float64")
-            cols[f"{model}\0pin{q}"] = np.maximum(q * delta, (q - 1) * delta)
-    means = pd.DataFrame(cols).groupby(ids, sort=True).mean()
-    mase_s = mase_scale.reindex(means.index).to_numpy()
-    rmsse_s = rmsse_scale.reindex(means.index).to_numpy()
+    if scales is None:
+        if train is None:
+            raise ValueError("give the training data or its scales")
+        train = train[train[ID].isin(df[ID].unique())]
+        scales = naive_scales(train[[ID, "ds", "y"]])
+    means = _error_means(df, models, quantiles)
+    mase_s = _usable(scales["mase_scale"]).reindex(means.index).to_numpy()
+    rmsse_s = _usable(scales["rmsse_scale"]).reindex(means.index).to_numpy()
     parts = []
     for m in models:
         part = pd.DataFrame(
@@ -110,6 +117,29 @@ def _metrics_from_scales(
         parts.append(part)
     out = pd.concat(parts, ignore_index=True)
     return out.replace([np.inf, -np.inf], np.nan)
+
+
+def per_series_scores(
+    cv: pd.DataFrame, candidates: list[str], scales: pd.DataFrame, metric: str
+) -> pd.DataFrame:
+    """Per series (rows) and candidate (columns): RMSSE or MASE over all backtest windows,
+    plus the series' ``demand_class``: what the per-class selection averages. Unlike
+    `series_metrics`, a constant series keeps its floored scale (a large score), as the
+    selection has always ranked it."""
+    means = _error_means(cv, candidates, None)
+    if metric == "mase":
+        div = scales["mase_scale"].reindex(means.index).to_numpy()
+        score = pd.DataFrame({c: means[f"{c}\0ae"].to_numpy() / div for c in candidates})
+    else:
+        div = scales["rmsse_scale"].reindex(means.index).to_numpy()
+        score = pd.DataFrame({c: np.sqrt(means[f"{c}\0se"].to_numpy() / div) for c in candidates})
+    score.index = means.index
+    score["demand_class"] = cv.groupby(ID)["demand_class"].first()
+    return score
+
+
+def _usable(scale: pd.Series) -> pd.Series:
+    return scale.where(scale > SCALE_FLOOR)
 
 
 def summarize(
@@ -134,9 +164,3 @@ def summarize(
     by_class["n_series"] = df.groupby(["model", "demand_class"]).size().to_numpy()
     overall["n_series"] = df.groupby("model").size()
     return pd.concat([overall, by_class]).reset_index()
-
-
-def _qcols(quantiles: Mapping[str, Mapping[float, str]] | None) -> list[str]:
-    if not quantiles:
-        return []
-    return list(dict.fromkeys(c for cols in quantiles.values() for c in cols.values()))

@@ -59,13 +59,3 @@ class PolicyConfig:
 
     def with_(self, **changes: Any) -> PolicyConfig:
         return replace(self, **changes)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> PolicyConfig:
-        """From ``dataclasses.asdict`` after a JSON round trip (lists back to tuples)."""
-        raw = dict(raw)
-        if "nodes_per_channel" in raw:
-            raw["nodes_per_channel"] = tuple(tuple(p) for p in raw["nodes_per_channel"])
-        if "showroom_channels" in raw:
-            raw["showroom_channels"] = tuple(raw["showroom_channels"])
-        return cls(**raw)

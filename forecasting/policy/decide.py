@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.demand.classification import classify_demand, group_codes
+from forecasting.data.groups import group_codes
+from forecasting.demand.classification import classify_demand
+from forecasting.periods import days_per_row, median_step_days
 from forecasting.policy.config import PolicyConfig
 from forecasting.policy.slow_movers import flag_slow_movers
 from forecasting.policy.stocking import sigma_from_quantiles, stocking_costs
@@ -39,18 +41,6 @@ PLAN_COLUMNS = [
     "idle_units",
     "wait_share",
 ]
-
-
-def decide(
-    forecast: pd.DataFrame,
-    sales: pd.DataFrame,
-    inventory: pd.DataFrame | None,
-    sku_facts: pd.DataFrame,
-    config: PolicyConfig,
-    level: float = 80,
-) -> pd.DataFrame:
-    """One row per SKU of ``sales`` with `OUTPUT_COLUMNS` (see `plan`)."""
-    return plan(forecast, sales, inventory, sku_facts, config, level)[0][OUTPUT_COLUMNS]
 
 
 def plan(
@@ -143,7 +133,7 @@ def channel_demand(
         horizon_units.index.name = "sku_id"
         span = float(forecast["days"].max()) if len(forecast) else 0.0
         return channels, horizon_units, span
-    days = _period_days(forecast)
+    days = days_per_row(forecast, ["sku_id", "channel"])
     per_day = forecast.assign(
         mean_daily=forecast["forecast"] / days,
         sd_daily=sigma_from_quantiles(lo, hi, level) / np.sqrt(days),
@@ -173,9 +163,7 @@ def history_sd_daily(sales: pd.DataFrame, window_days: int) -> pd.Series:
     ``window_days`` days of the data, days without a row counted as zero; rows coarser than
     a day (weeks, months: the median step between the table's dates) are taken as that
     many days of independent demand."""
-    dates = np.unique(sales["ds"].to_numpy(dtype="datetime64[ns]"))
-    step = np.diff(dates).astype("timedelta64[D]").astype("float64")
-    grain = max(float(np.median(step)) if len(step) else 1.0, 1.0)
+    grain = median_step_days(sales["ds"])
     end = sales["ds"].max()
     recent = sales[sales["ds"] > end - pd.Timedelta(days=window_days)]
     n_rows = max(window_days / grain, 1.0)
@@ -184,12 +172,6 @@ def history_sd_daily(sales: pd.DataFrame, window_days: int) -> pd.Series:
     mean = np.bincount(group, y, len(names)) / n_rows
     var_row = np.clip(np.bincount(group, y**2, len(names)) / n_rows - mean**2, 0.0, None)
     return pd.Series(np.sqrt(var_row / grain), index=pd.MultiIndex.from_frame(names))
-
-
-def _period_days(forecast: pd.DataFrame) -> pd.Series:
-    """Days in each forecast period (1 for daily, 7 for weekly, the month's days)."""
-    step = forecast.groupby(["sku_id", "channel"], observed=True)["ds"].diff().dt.days
-    return step.fillna(step.median() if step.notna().any() else 1.0).clip(lower=1)
 
 
 def with_stock(sales: pd.DataFrame, inventory: pd.DataFrame) -> pd.DataFrame:

@@ -220,6 +220,26 @@ def simulate(
         if prior_demand is not None
         else np.zeros(len(skus))
     )
+    return _report(
+        results, skus, pooled, sku_of, d, periods, cost, prior, prior_days, period_days, cfg
+    )
+
+
+def _report(
+    results: dict[str, dict[str, Any]],
+    skus: pd.Index,
+    pooled: np.ndarray,
+    sku_of: np.ndarray,
+    d: np.ndarray,
+    periods: np.ndarray,
+    cost: np.ndarray,
+    prior: np.ndarray,
+    prior_days: float,
+    period_days: float,
+    cfg: PolicyConfig,
+) -> SimulationResult:
+    """The replays' figures: per policy, per SKU and per period."""
+    n_periods = len(periods)
     summary_rows, per_sku_parts, daily_parts = [], [], []
     weeks = n_periods * period_days / 7.0
     demand_sku = np.bincount(sku_of, weights=d.sum(axis=1), minlength=len(skus))
@@ -269,7 +289,7 @@ def simulate(
                 {
                     "sku_id": skus,
                     "policy": policy,
-                    "pooled": in_pool if policy == "predictor" else False,
+                    "pooled": pooled if policy == "predictor" else False,
                     "demand_units": demand_sku,
                     "served_units": r["served_sku"],
                     "end_stock": r["end_stock"],

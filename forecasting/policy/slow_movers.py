@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from forecasting.demand.classification import group_codes, per_period
+from forecasting.data.groups import group_codes, per_period
 from forecasting.policy.config import PolicyConfig
 
 REASONS = ("excess_cover", "no_recent_sale", "decayed_demand")

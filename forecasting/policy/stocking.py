@@ -52,59 +52,13 @@ def stocking_costs(
     (``sku_id, channel, nodes, mean_daily, sd_daily, min_stock, u_units``).
     """
     cfg = config
-    z = float(norm.ppf(cfg.service_level))
-    loss = float(norm.pdf(z) - z * (1 - norm.cdf(z)))  # expected shortage per sigma and cycle
-    years = cfg.horizon_days / 365.0
-    cycles = cfg.horizon_days / cfg.review_days
-    nodes_of = dict(cfg.nodes_per_channel)
-    ch = channels.copy()
-    ch["nodes"] = ch["channel"].map(nodes_of).fillna(1).astype("float64").to_numpy()
-    cost = skus.set_index("sku_id")["unit_cost"].reindex(ch["sku_id"]).to_numpy()
-    ch["unit_cost"] = np.where(np.isfinite(cost), cost, cfg.default_unit_cost)
-
-    # unified: each node stocks for its share of the channel's demand, at least one unit
-    node_mu = ch["mean_daily"] / ch["nodes"]
-    node_sd = ch["sd_daily"] / np.sqrt(ch["nodes"])
-    node_sd_lt = node_sd * np.sqrt(cfg.store_lead_days)
-    by_sku = skus.set_index("sku_id")
-    size = by_sku["order_size"].reindex(ch["sku_id"]).fillna(1.0).to_numpy()
-    rare = by_sku["sale_frequency"].reindex(ch["sku_id"]).fillna(0.0).to_numpy() < 0.5
-    # a node must be able to serve one typical order; for goods that sell most days the
-    # size of a day's sales is no order size, and cycle stock covers an order anyway
-    min_stock = np.where(rare, np.maximum(size, 1.0), 1.0)
-    ch["min_stock"] = min_stock
-    node_stock = np.maximum(z * node_sd_lt + node_mu * cfg.review_days / 2, min_stock)
-    ch["u_units"] = node_stock * ch["nodes"]
-    ch["u_holding"] = ch["u_units"] * ch["unit_cost"] * cfg.holding_rate * years
-    ch["u_shortage"] = node_sd_lt * loss * cycles * ch["nodes"] * cfg.margin_rate * ch["unit_cost"]
-    ch["sd2"] = ch["sd_daily"] ** 2
-    physical = ch["channel"].isin(cfg.showroom_channels).to_numpy()
-    ch["showrooms"] = np.ceil(ch["nodes"] * cfg.showroom_share) * physical
-    g = ch.groupby("sku_id", sort=True, observed=True)
-    out = pd.DataFrame(
-        {
-            "mean_daily": g["mean_daily"].sum(),
-            "sum_sd": g["sd_daily"].sum(),
-            "sum_sd2": g["sd2"].sum(),
-            "unit_cost": g["unit_cost"].first(),
-            "u_units": g["u_units"].sum(),
-            "u_holding": g["u_holding"].sum(),
-            "u_shortage": g["u_shortage"].sum(),
-            "showrooms": g["showrooms"].sum(),
-            "min_stock": g["min_stock"].first(),
-            "network_nodes_used": g["nodes"].sum(),
-        }
-    )
-    # "stocked everywhere": nodes of channels where the SKU has not sold yet hold it too
-    network = float(sum(nodes_of.values()))
-    idle_nodes = np.maximum(network - out["network_nodes_used"], 0.0)
-    idle_units = idle_nodes * out["min_stock"]
-    out["u_units"] += idle_units
-    out["u_holding"] += idle_units * out["unit_cost"] * cfg.holding_rate * years
+    out, ch = _unified(channels, skus, cfg)
+    idle_units = out.pop("idle_units")
     info = skus.set_index("sku_id").reindex(out.index)
     freq = info["sale_frequency"].fillna(0.0).clip(0, 1).to_numpy()
     rep = info["repurchase_rate"].fillna(0.0).clip(0, 1).to_numpy()
 
+    z, loss, years, cycles = _service_terms(cfg)
     # tiered: pooled safety stock upstream, display units, transfers, customers who won't wait
     rho = cfg.channel_correlation
     pool_sd = np.sqrt(out["sum_sd2"] + rho * (out["sum_sd"] ** 2 - out["sum_sd2"]))
@@ -153,6 +107,69 @@ def stocking_costs(
         cols = ["sku_id", "channel", "nodes", "mean_daily", "sd_daily", "min_stock", "u_units"]
         return res, ch[cols].reset_index(drop=True)
     return res
+
+
+def _service_terms(cfg: PolicyConfig) -> tuple[float, float, float, float]:
+    """(z of the service level, expected shortage per sigma and cycle, years and review
+    cycles in the horizon)."""
+    z = float(norm.ppf(cfg.service_level))
+    loss = float(norm.pdf(z) - z * (1 - norm.cdf(z)))
+    return z, loss, cfg.horizon_days / 365.0, cfg.horizon_days / cfg.review_days
+
+
+def _unified(
+    channels: pd.DataFrame, skus: pd.DataFrame, cfg: PolicyConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per SKU: demand, spreads and the unified option's units and costs, idle nodes of the
+    network included; per SKU x channel: the unified order-up-to units)."""
+    z, loss, years, cycles = _service_terms(cfg)
+    nodes_of = dict(cfg.nodes_per_channel)
+    ch = channels.copy()
+    ch["nodes"] = ch["channel"].map(nodes_of).fillna(1).astype("float64").to_numpy()
+    cost = skus.set_index("sku_id")["unit_cost"].reindex(ch["sku_id"]).to_numpy()
+    ch["unit_cost"] = np.where(np.isfinite(cost), cost, cfg.default_unit_cost)
+
+    # unified: each node stocks for its share of the channel's demand, at least one unit
+    node_mu = ch["mean_daily"] / ch["nodes"]
+    node_sd = ch["sd_daily"] / np.sqrt(ch["nodes"])
+    node_sd_lt = node_sd * np.sqrt(cfg.store_lead_days)
+    by_sku = skus.set_index("sku_id")
+    size = by_sku["order_size"].reindex(ch["sku_id"]).fillna(1.0).to_numpy()
+    rare = by_sku["sale_frequency"].reindex(ch["sku_id"]).fillna(0.0).to_numpy() < 0.5
+    # a node must be able to serve one typical order; for goods that sell most days the
+    # size of a day's sales is no order size, and cycle stock covers an order anyway
+    min_stock = np.where(rare, np.maximum(size, 1.0), 1.0)
+    ch["min_stock"] = min_stock
+    node_stock = np.maximum(z * node_sd_lt + node_mu * cfg.review_days / 2, min_stock)
+    ch["u_units"] = node_stock * ch["nodes"]
+    ch["u_holding"] = ch["u_units"] * ch["unit_cost"] * cfg.holding_rate * years
+    ch["u_shortage"] = node_sd_lt * loss * cycles * ch["nodes"] * cfg.margin_rate * ch["unit_cost"]
+    ch["sd2"] = ch["sd_daily"] ** 2
+    physical = ch["channel"].isin(cfg.showroom_channels).to_numpy()
+    ch["showrooms"] = np.ceil(ch["nodes"] * cfg.showroom_share) * physical
+    g = ch.groupby("sku_id", sort=True, observed=True)
+    out = pd.DataFrame(
+        {
+            "mean_daily": g["mean_daily"].sum(),
+            "sum_sd": g["sd_daily"].sum(),
+            "sum_sd2": g["sd2"].sum(),
+            "unit_cost": g["unit_cost"].first(),
+            "u_units": g["u_units"].sum(),
+            "u_holding": g["u_holding"].sum(),
+            "u_shortage": g["u_shortage"].sum(),
+            "showrooms": g["showrooms"].sum(),
+            "min_stock": g["min_stock"].first(),
+            "network_nodes_used": g["nodes"].sum(),
+        }
+    )
+    # "stocked everywhere": nodes of channels where the SKU has not sold yet hold it too
+    network = float(sum(nodes_of.values()))
+    idle_nodes = np.maximum(network - out["network_nodes_used"], 0.0)
+    idle_units = idle_nodes * out["min_stock"]
+    out["u_units"] += idle_units
+    out["u_holding"] += idle_units * out["unit_cost"] * cfg.holding_rate * years
+    out["idle_units"] = idle_units
+    return out, ch
 
 
 def _reasons(res: pd.DataFrame, tiered: np.ndarray) -> np.ndarray:

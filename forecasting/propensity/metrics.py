@@ -57,3 +57,16 @@ def calibration_table(y: np.ndarray, scores: dict[str, np.ndarray], bins: int = 
         observed, predicted = calibration_curve(y, p, n_bins=bins, strategy="quantile")
         rows.append(pd.DataFrame({"scorer": name, "predicted": predicted, "observed": observed}))
     return pd.concat(rows, ignore_index=True)
+
+
+def holdout_metrics(model: Any) -> pd.DataFrame:
+    """Metrics of the model, BG/NBD and their blend on the held-out customers of the most
+    recent labelled cutoff (out of time, not used for fitting or calibration)."""
+    frame = getattr(model, "holdout_scores_", None)
+    if frame is None or frame.empty:
+        return pd.DataFrame()
+    rows = [
+        {"scorer": name, **score_metrics(frame["label"].to_numpy(), frame[name].to_numpy())}
+        for name in ("model", "bgnbd", "blend")
+    ]
+    return pd.DataFrame(rows)

@@ -15,14 +15,16 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
-from forecasting.data.contracts import TRANSACTIONS, validate
+from forecasting.configs import config_from_dict, config_to_dict
+from forecasting.data.contracts import TRANSACTIONS, validated
 from forecasting.errors import ForecastingError, ShortHistoryWarning
 from forecasting.propensity.bgnbd import BGNBD, BGNBDParams, rfm_summary
 from forecasting.propensity.features import customer_features, history_end, repurchase_labels
@@ -63,19 +65,27 @@ class PropensityConfig:
         return replace(self, **changes)
 
 
-class PropensityModel:
-    """Repurchase propensity per customer at a cutoff (scikit-learn style)."""
+DEFAULT_CONFIG = PropensityConfig()
 
-    def __init__(self, config: PropensityConfig | None = None) -> None:
-        self.config = config or PropensityConfig()
+
+class PropensityModel(BaseEstimator):
+    """Repurchase propensity per customer at a cutoff (scikit-learn's estimator contract:
+    the configuration is the one parameter, learned state ends in ``_``)."""
+
+    def __init__(self, config: PropensityConfig = DEFAULT_CONFIG) -> None:
+        self.config = config
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return asdict(self.config)
+        """``{"config": ...}``; with ``deep`` also every config field as ``config__name``."""
+        params: dict[str, Any] = {"config": self.config}
+        if deep:
+            params.update({f"config__{k}": v for k, v in vars(self.config).items()})
+        return params
 
     # --- public API --------------------------------------------------------------------------
     def fit(self, transactions: pd.DataFrame, cutoff: str | pd.Timestamp) -> PropensityModel:
         """Learn from the history up to ``cutoff`` (labels never look past it)."""
-        tx = _validated(transactions)
+        tx = validated(transactions, TRANSACTIONS, "<transactions>")
         cutoff = pd.Timestamp(cutoff).normalize()
         if tx["ts"].min() >= history_end(cutoff):
             raise ForecastingError(f"no transaction on or before the cutoff {cutoff.date()}")
@@ -86,7 +96,7 @@ class PropensityModel:
         """``customer_id, score`` for every customer with a purchase up to ``cutoff``, plus
         ``score_model`` and ``score_bgnbd``."""
         self._check_fitted()
-        tx = _validated(transactions)
+        tx = validated(transactions, TRANSACTIONS, "<transactions>")
         cutoff = pd.Timestamp(cutoff).normalize()
         if tx["ts"].min() >= history_end(cutoff):
             raise ForecastingError(f"no transaction on or before the cutoff {cutoff.date()}")
@@ -277,7 +287,7 @@ class PropensityModel:
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         state = {
-            "config": asdict(self.config),
+            "config": config_to_dict(self.config),
             "strategy": self.strategy_,
             "feature_names": self.feature_names_,
             "cutoff": str(self.cutoff_.date()),
@@ -300,9 +310,7 @@ class PropensityModel:
 
         src = Path(folder)
         state = json.loads((src / "state.json").read_text())
-        raw = state["config"]
-        raw["holdout_split"] = tuple(raw["holdout_split"])
-        self = cls(PropensityConfig(**raw))
+        self = cls(config_from_dict(PropensityConfig, state["config"]))
         self.strategy_ = state["strategy"]
         self.feature_names_ = state["feature_names"]
         self.cutoff_ = pd.Timestamp(state["cutoff"])
@@ -317,13 +325,6 @@ class PropensityModel:
             iso.fit(table["x"].to_numpy(), table["y"].to_numpy())
             self.calibrator_ = iso
         return self
-
-
-def _validated(transactions: pd.DataFrame) -> pd.DataFrame:
-    ok = all(
-        c in transactions.columns for c in TRANSACTIONS.required
-    ) and pd.api.types.is_datetime64_any_dtype(transactions["ts"])
-    return transactions if ok else validate(transactions, TRANSACTIONS, "<transactions>")
 
 
 def _logit(p: Any) -> Any:

@@ -14,15 +14,13 @@ a few thousand of them, so each call is vectorised like a pandas chunk.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import uuid
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from forecasting.errors import ForecastingError
+from forecasting.files import atomic_output
 
 #: The decisions' Spark schema (DESIGN.md's columns, then the tier units).
 DECISIONS_SCHEMA = (
@@ -75,12 +73,10 @@ def spark_session(master: str = "local[*]", app: str = "forecasting") -> Any:
 def _load(model_uri: str, tracking_uri: str) -> Any:
     key = (model_uri, tracking_uri)
     if key not in _MODELS:
-        import mlflow
+        from forecasting.serving import load_predictor
+        from forecasting.tracking import configure
 
-        from forecasting.predictor import load_predictor
-
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
+        configure(tracking_uri)
         _MODELS[key] = load_predictor(model_uri)
     return _MODELS[key]
 
@@ -103,7 +99,7 @@ def score_spark(
 
     from forecasting.data.contracts import INVENTORY, SALES, validate
     from forecasting.policy.decide import OUTPUT_COLUMNS
-    from forecasting.predictor import score_part
+    from forecasting.scoring.local import score_part
 
     sales = _timestamps(spark.read.parquet(sales_path), ("ds",))
     n_rows = sales.count()  # from the Parquet footers, no pass over the data
@@ -139,16 +135,12 @@ def score_spark(
         )
     else:
         result = sales.groupBy("_bucket").applyInPandas(score, schema=DECISIONS_SCHEMA)
-    target = Path(output_path)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        result.write.parquet(str(tmp))
-    except Exception as exc:  # a worker's error arrives wrapped in Spark's
-        raise ForecastingError(_worker_error(exc)) from None
-    if target.exists():
-        shutil.rmtree(target) if target.is_dir() else target.unlink()
-    tmp.rename(target)
-    return int(spark.read.parquet(str(target)).count())
+    with atomic_output(output_path, folder=True) as tmp:
+        try:
+            result.write.parquet(str(tmp))
+        except Exception as exc:  # a worker's error arrives wrapped in Spark's
+            raise ForecastingError(_worker_error(exc)) from None
+    return int(spark.read.parquet(str(output_path)).count())
 
 
 def read_parquet(spark: Any, path: str, contract: Any) -> pd.DataFrame:
@@ -165,12 +157,8 @@ def read_parquet(spark: Any, path: str, contract: Any) -> pd.DataFrame:
 
 def write_parquet(spark: Any, df: pd.DataFrame, path: str) -> None:
     """Spark writes ``df`` as a Parquet folder at ``path`` (temporary name, then renamed)."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    spark.createDataFrame(df).write.parquet(str(tmp))
-    if target.exists():
-        shutil.rmtree(target) if target.is_dir() else target.unlink()
-    tmp.rename(target)
+    with atomic_output(path, folder=True) as tmp:
+        spark.createDataFrame(df).write.parquet(str(tmp))
 
 
 def _timestamps(df: Any, columns: tuple[str, ...]) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,14 +9,12 @@ import pandas as pd
 
 from forecasting import tracking
 from forecasting.data.contracts import SALES, validate
-from forecasting.data.synthetic import sales_example
 from forecasting.demand.classification import classify_demand
 from forecasting.demand.config import DemandConfig
-from forecasting.demand.forecaster import KEYS, DemandForecaster
-from forecasting.demand.metrics import series_metrics, summarize
+from forecasting.demand.forecaster import DemandForecaster
 from forecasting.demand.plots import adi_cv2_scatter, forecast_vs_actual
-
-log = logging.getLogger(__name__)
+from forecasting.demand.report import backtest_report, forecast_columns
+from forecasting.serving import log_demand_model, sales_input_example
 
 
 @dataclass
@@ -33,51 +30,6 @@ class DemandResult:
     model_version: str | None = None
 
 
-def backtest_report(
-    model: DemandForecaster, sales: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-series and summary metrics of every candidate and the final forecast on the
-    rolling-origin backtest of the training data."""
-    cv = model.cv_
-    if cv.empty:
-        empty = pd.DataFrame(columns=["model", "demand_class", "rmsse", "mase", "bias"])
-        return empty, empty
-    cfg = model.config
-    qmap = {"forecast": {q: f"forecast-{n}" for n, q in cfg.quantiles.items()}}
-    # scaled by the naive forecast on the data before the first cutoff (model.scales_)
-    per_series = series_metrics(
-        cv, None, ["forecast", *model.candidates_], qmap, scales=model.scales_
-    )
-    revenue = _revenue(sales).reindex(pd.MultiIndex.from_frame(model.keys_[KEYS])).fillna(0.0)
-    weights = pd.Series(revenue.to_numpy(), index=model.keys_["unique_id"].to_numpy())
-    classes = model.classes_.set_index("unique_id")["demand_class"]
-    summary = summarize(per_series, classes, weights)
-    per_series = per_series.merge(model.keys_, on="unique_id").drop(columns="unique_id")
-    per_series["demand_class"] = (
-        per_series[KEYS]
-        .merge(model.keys_.merge(model.classes_, on="unique_id"), on=KEYS, how="left")[
-            "demand_class"
-        ]
-        .to_numpy()
-    )
-    return per_series[
-        [
-            *KEYS,
-            "demand_class",
-            *[c for c in per_series.columns if c not in (*KEYS, "demand_class")],
-        ]
-    ], summary
-
-
-def _revenue(sales: pd.DataFrame) -> pd.Series:
-    price = (
-        sales["price"].fillna(0.0)
-        if "price" in sales.columns and sales["price"].notna().any()
-        else 1.0
-    )
-    return (sales["y"] * price).groupby([sales["sku_id"], sales["channel"]], observed=True).sum()
-
-
 def train_demand(
     sales: pd.DataFrame,
     config: DemandConfig | None = None,
@@ -86,24 +38,22 @@ def train_demand(
     register: bool = True,
     registered_name: str = tracking.DEMAND_MODEL,
     source: str | None = None,
-    engine: Any = None,
+    spark: Any = None,
 ) -> DemandResult:
     """Fit the forecaster, backtest it, forecast, and log one MLflow run (and register it).
-    ``engine``: a SparkSession runs the local models on Spark (`DemandForecaster`)."""
-    import mlflow
-
+    ``spark``: a SparkSession runs the local models on Spark."""
     cfg = config or DemandConfig()
     # IDs as categories: the sales may be tens of millions of rows
     sales = validate(sales, SALES, source or "<sales>", categorical_ids=True)
-    model = DemandForecaster(cfg, engine=engine).fit(sales)
-    forecast = model.predict()
+    model = DemandForecaster(cfg).fit(sales, spark=spark)
+    forecast = model.forecast(spark=spark)
     per_series, summary = backtest_report(model, sales)
     classification = classify_demand(sales)
     sku_classes = classify_demand(sales, by=("sku_id",))
     result = DemandResult(model, forecast, summary, per_series, classification)
     with tracking.start_run("demand", "train-demand", tracking_uri=tracking_uri) as run:
         tracking.log_config(cfg, "demand")
-        mlflow.log_params(
+        tracking.log_params(
             {
                 "data.source": source or "<DataFrame>",
                 "data.n_series": model.n_series_,
@@ -112,10 +62,10 @@ def train_demand(
                 "data.end": str(sales["ds"].max().date()),
             }
         )
-        mlflow.log_metrics(_metrics(summary, model))
-        mlflow.log_dict({k: list(v) for k, v in model.selection_.items()}, "selection.json")
+        tracking.log_metrics(_metrics(summary, model))
+        tracking.log_dict({k: list(v) for k, v in model.selection_.items()}, "selection.json")
         if model.screening_:  # costly models backtested on a sample: kept or dropped per class
-            mlflow.log_dict(model.screening_, "screening.json")
+            tracking.log_dict(model.screening_, "screening.json")
         tracking.log_table(classification, "classification/series.parquet")
         tracking.log_table(sku_classes, "classification/sku.parquet")
         tracking.log_table(per_series, "backtest/series_metrics.parquet")
@@ -126,11 +76,8 @@ def train_demand(
             fig = forecast_vs_actual(model.cv_, model.panel_, lo, hi, seed=cfg.seed)
             tracking.log_figure(fig, "plots/forecast_vs_actual.png")
         if register:
-            from forecasting.tracking.models import log_demand_model
-
-            info = log_demand_model(
-                model, sales_example(cfg.freq, periods=max(3 * cfg.season, 30)), registered_name
-            )
+            example = sales_input_example(sales, periods=max(3 * cfg.season, 30))
+            info = log_demand_model(model, example, registered_name)
             result.model_version = str(info.registered_model_version)
         result.run_id = run.info.run_id
     return result
@@ -153,9 +100,4 @@ def _metrics(summary: pd.DataFrame, model: DemandForecaster) -> dict[str, float]
     return out
 
 
-def forecast_columns(config: DemandConfig) -> list[str]:
-    """The columns of the forecast file: ``sku_id, channel, ds, forecast`` and quantiles."""
-    return [*KEYS, "ds", "forecast", *[f"forecast-{n}" for n in config.quantiles]]
-
-
-__all__: list[Any] = ["DemandResult", "backtest_report", "forecast_columns", "train_demand"]
+__all__ = ["DemandResult", "forecast_columns", "train_demand"]

@@ -2,6 +2,6 @@
 
 from mlflow.models import set_model
 
-from forecasting.tracking.models import DemandForecasterModel
+from forecasting.serving.pyfunc import DemandForecasterModel
 
 set_model(DemandForecasterModel())

@@ -2,6 +2,6 @@
 
 from mlflow.models import set_model
 
-from forecasting.tracking.models import PropensityPyfunc
+from forecasting.serving.pyfunc import PropensityPyfunc
 
 set_model(PropensityPyfunc())

@@ -2,6 +2,6 @@
 
 from mlflow.models import set_model
 
-from forecasting.tracking.models import ElasticSkuPyfunc
+from forecasting.serving.pyfunc import ElasticSkuPyfunc
 
 set_model(ElasticSkuPyfunc())

@@ -27,7 +27,17 @@ from forecasting.data.contracts import INVENTORY, SALES, SKUS, TRANSACTIONS
 from forecasting.data.io import read_table, write_table
 from forecasting.data.synthetic import SyntheticConfig, generate_omnichannel
 from forecasting.demand.classification import classify_demand
+from forecasting.demand.config import LOCAL_MODELS, DemandConfig
 from forecasting.demand.plots import adi_cv2_scatter
+from forecasting.pipelines.demand import train_demand
+from forecasting.pipelines.predictor import build_predictor
+from forecasting.pipelines.propensity import train_propensity
+from forecasting.pipelines.simulation import run_simulation
+from forecasting.policy.config import PolicyConfig
+from forecasting.policy.decide import with_stock
+from forecasting.predictor import PredictorConfig
+from forecasting.propensity.model import PropensityConfig
+from forecasting.serving import load_pyfunc
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +113,9 @@ def run_demo(config: DemoConfig | None = None, tracking_uri: str | None = None) 
     stages.update(_simulate(cfg, loaded, tracking_uri))
     summary.update(stages)
     with tracking.start_run("demo", "demo", tracking_uri=tracking_uri) as run:
-        import mlflow
-
         tracking.log_config(cfg, "demo")
         tracking.log_config(data.config, "synthetic")
-        mlflow.log_metrics(
+        tracking.log_metrics(
             {
                 "n_series": summary["series"],
                 "n_transactions": summary["transactions"],
@@ -133,16 +141,6 @@ def _train_and_score(
     tracking_uri: str | None,
 ) -> dict[str, Any]:
     """Demand, propensity, predictor, registry, batch scoring; figures against the truth."""
-    import mlflow
-
-    from forecasting.demand.config import LOCAL_MODELS, DemandConfig
-    from forecasting.demand.pipeline import train_demand
-    from forecasting.policy.config import PolicyConfig
-    from forecasting.policy.decide import with_stock
-    from forecasting.predictor import PredictorConfig, build_predictor
-    from forecasting.propensity.model import PropensityConfig
-    from forecasting.propensity.pipeline import train_propensity
-
     sales, tx = loaded["sales"], loaded["transactions"]
     end = sales["ds"].max()
     t = time.perf_counter()
@@ -182,9 +180,7 @@ def _train_and_score(
     )
     seconds_build = time.perf_counter() - t
     t = time.perf_counter()
-    champion = mlflow.pyfunc.load_model(
-        f"models:/{tracking.PREDICTOR_MODEL}@{tracking.SERVING_ALIAS}"
-    )
+    champion = load_pyfunc(f"models:/{tracking.PREDICTOR_MODEL}@{tracking.SERVING_ALIAS}")
     decisions = champion.predict(with_stock(sales, loaded["inventory"]))
     write_table(decisions, out / "decisions.csv")
     seconds_score = time.perf_counter() - t
@@ -221,8 +217,6 @@ def _train_and_score(
 
 def _simulate(cfg: DemoConfig, loaded: dict[str, Any], tracking_uri: str | None) -> dict[str, Any]:
     """Replay the held-out days under the champion and under all-unified."""
-    from forecasting.predictor import run_simulation
-
     t = time.perf_counter()
     result, run_id = run_simulation(
         f"models:/{tracking.PREDICTOR_MODEL}@{tracking.SERVING_ALIAS}",

@@ -1,0 +1,7 @@
+"""``python -m forecasting``: the command line."""
+
+import sys
+
+from forecasting.cli import main
+
+sys.exit(main())

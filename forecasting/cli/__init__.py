@@ -1,0 +1,76 @@
+"""The ``forecasting`` command line: a thin face over the pipelines, one module per command.
+
+User errors (a broken data contract, a missing file) print one line on stderr and exit 1,
+without a traceback and without writing any output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from forecasting import __version__
+from forecasting.cli import (
+    build_predictor,
+    data,
+    demo,
+    score,
+    simulate,
+    train_demand,
+    train_propensity,
+)
+from forecasting.cli.common import EXIT_USER_ERROR, uri_parent
+from forecasting.errors import ForecastingError
+
+COMMANDS = (demo, train_demand, train_propensity, build_predictor, score, simulate, data)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="forecasting",
+        description="Elastic-SKU omnichannel retail: demand forecasts, repurchase propensity and "
+        "a unified-vs-tiered stocking predictor, tracked in MLflow.",
+    )
+    parser.add_argument("--version", action="version", version=f"forecasting {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parents = [uri_parent()]
+    for command in COMMANDS:
+        command.register(sub, parents)
+    return parser
+
+
+def _system_arrow_memory() -> None:
+    """Arrow buffers from the system allocator: Arrow's default (mimalloc) keeps the pages
+    of a freed table, so after reading 59 M rows into pandas the process held the table
+    twice (measured: 3.1 GiB instead of 1.8)."""
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for name in ("mlflow", "alembic", "urllib3", "matplotlib"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    _system_arrow_memory()
+    try:
+        return int(args.handler(args))
+    except ForecastingError as exc:
+        print(f"forecasting {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("forecasting: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

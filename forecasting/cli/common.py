@@ -1,0 +1,46 @@
+"""What the commands share: the tracking-URI option, configs from arguments, the engine
+options and the lines they print."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from forecasting.errors import ForecastingError
+
+EXIT_USER_ERROR = 1
+
+
+def uri_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the SQLite store "
+        "mlflow/mlflow.db at the project root)",
+    )
+    return parent
+
+
+def config_from_args(cls: Callable[..., Any], **values: Any) -> Any:
+    """A frozen config from CLI values; its validation errors are user errors."""
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        raise ForecastingError(str(exc)) from None
+
+
+def run_line(run_id: str | None, model_name: str, version: str | None) -> str:
+    registered = f", registered {model_name} version {version}" if version else ""
+    return f"  MLflow run {run_id}{registered}"
+
+
+def engine_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--engine",
+        choices=["pandas", "spark"],
+        default="pandas",
+        help="pandas (this machine) or spark (extra [spark]; Parquet in and out)",
+    )
+    p.add_argument("--spark-master", default="local[*]", help="Spark master URL (default local[*])")

@@ -1,0 +1,233 @@
+"""The rolling-origin backtest of every candidate on the training data.
+
+AutoETS and SeasonalNaive support ``refit=False`` (fit once, then forward the state); the
+intermittent-demand models are cheap and are refit at every window. Costly models
+(AutoETS, ~50 ms a series against ~0.1 ms for the Croston family) are backtested first on a
+seeded sample of each costly class; they are backtested on the rest of a class only when a
+candidate that uses them wins on the sample, else dropped there (`screen_costly`).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecasting.demand.boosting import lgb_frame, make_mlf, trainable, training_rows
+from forecasting.demand.candidates import (
+    LGB,
+    cv_groups,
+    fill_nan_models,
+    local_jobs,
+    make_sf,
+    quiet,
+    run_local,
+)
+from forecasting.demand.config import COSTLY_MODELS, DemandConfig
+from forecasting.demand.metrics import naive_scales, per_series_scores
+from forecasting.demand.panel import exog_columns, latest
+from forecasting.demand.selection import candidate_columns, members, with_ensembles
+from forecasting.errors import ShortHistoryWarning
+
+CV_KEYS = ["unique_id", "ds", "cutoff"]
+
+
+@dataclass
+class Backtest:
+    """What the backtest gives the forecaster."""
+
+    cv: pd.DataFrame  # unique_id, ds, cutoff, y and one column per model
+    scales: pd.DataFrame  # per series: naive MAE / MSE before the first cutoff, mean demand
+    n_series: int  # series long enough to backtest
+    n_windows: int
+    screening: dict[str, dict[str, Any]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def n_windows_for(lengths: pd.Series, cfg: DemandConfig) -> tuple[int, int]:
+    """(windows, minimum series length): as many windows as the history of at least half of
+    the series allows."""
+    h, step = cfg.horizon, cfg.step
+    min_train = max(cfg.season + 1, 10) if cfg.season <= 24 else 10
+    nw = cfg.n_windows
+    while nw > 1 and (lengths >= h + step * (nw - 1) + min_train).mean() < 0.5:
+        nw -= 1
+    return nw, h + step * (nw - 1) + min_train
+
+
+def backtest(
+    panel: pd.DataFrame,
+    cfg: DemandConfig,
+    classes: pd.DataFrame,
+    statics: list[str],
+    spark: Any = None,
+) -> Backtest:
+    """Backtest the local models and LightGBM on the series long enough for the windows."""
+    h, step = cfg.horizon, cfg.step
+    lengths = panel.groupby("unique_id", sort=False).size()
+    nw, min_length = n_windows_for(lengths, cfg)
+    if nw < cfg.n_windows:
+        warnings.warn(
+            f"history too short for {cfg.n_windows} backtest windows of {h} periods; using {nw}",
+            ShortHistoryWarning,
+            stacklevel=4,
+        )
+    long_ids = lengths.index[lengths >= min_length]
+    data = panel if len(long_ids) == len(lengths) else panel[panel["unique_id"].isin(long_ids)]
+    offset = pd.tseries.frequencies.to_offset(cfg.pandas_freq)
+    first_cutoff = data["ds"].max() - offset * (h + step * (nw - 1))
+    empty = pd.DataFrame(columns=[*CV_KEYS, "y"])
+    result = Backtest(empty, naive_scales(data, first_cutoff), 0, nw)
+    if data.empty:
+        return result
+    t = time.perf_counter()
+    hist = cfg.history_periods
+    holdout = h + step * (nw - 1)
+    local_data = latest(data, hist + holdout, cfg) if hist else data
+    sample = costly_sample(local_data, cfg, classes)
+    sampled = np.concatenate([np.asarray(v, dtype=np.int64) for v in sample.values()])
+    frames = []
+    for names, can_forward, costly in cv_groups(cfg):
+        part_data = local_data
+        if costly:
+            part_data = local_data[local_data["unique_id"].isin(sampled)]
+        if names and not part_data.empty:
+            frames.append(local_cv(names, can_forward, part_data, nw, cfg, spark))
+    if not frames:
+        return result
+    cv = frames[0]  # the groups over every series come first
+    for extra in frames[1:]:
+        cv = cv.join(extra.drop(columns="y"), how="left")
+    cv = fill_nan_models(cv.reset_index())
+    costly_cols = [c for c in cv.columns if c in COSTLY_MODELS]
+    cv.loc[~cv["unique_id"].isin(sampled).to_numpy(), costly_cols] = np.nan  # not fitted
+    result.timings["local_cv"] = round(time.perf_counter() - t, 2)
+    lgb_data = training_rows(data, cfg, extra=holdout)
+    if cfg.use_lightgbm and trainable(lgb_data, cfg, windows=nw):
+        t = time.perf_counter()
+        mlf = make_mlf(cfg)
+        with quiet():
+            lcv = mlf.cross_validation(
+                lgb_frame(lgb_data, exog_columns(data), statics),
+                n_windows=nw,
+                h=h,
+                step_size=step,
+                static_features=statics,
+                refit=False,
+            )
+        cv = cv.merge(lcv[[*CV_KEYS, LGB]], on=CV_KEYS, how="left")
+        cv[LGB] = cv[LGB].clip(lower=0).fillna(cv["y"].mean())
+        result.timings["lightgbm_cv"] = round(time.perf_counter() - t, 2)
+    if costly_cols:
+        t = time.perf_counter()
+        cv = screen_costly(cv, sample, local_data, result, cfg, classes, spark)
+        result.timings["costly_screening"] = round(time.perf_counter() - t, 2)
+    result.cv, result.n_series = cv, len(long_ids)
+    return result
+
+
+def local_cv(
+    names: tuple[str, ...],
+    can_forward: bool,
+    data: pd.DataFrame,
+    nw: int,
+    cfg: DemandConfig,
+    spark: Any = None,
+) -> pd.DataFrame:
+    """statsforecast's backtest of the local ``names``, indexed by series, period, cutoff."""
+    sf = make_sf(
+        cfg,
+        names,
+        with_tsb_grid=True,
+        fallback=not can_forward,
+        n_jobs=local_jobs(cfg, names, data["unique_id"].nunique()),
+    )
+    part = run_local(
+        sf,
+        "cross_validation",
+        data[["unique_id", "ds", "y"]],
+        spark,
+        h=cfg.horizon,
+        n_windows=nw,
+        step_size=cfg.step,
+        refit=not can_forward,
+    )
+    return part.set_index(CV_KEYS)
+
+
+def costly_sample(
+    data: pd.DataFrame, cfg: DemandConfig, classes: pd.DataFrame
+) -> dict[str, np.ndarray]:
+    """Per costly class, the series (of ``data``) the costly models are backtested on
+    first: all of them, or a seeded sample of ``costly_sample``."""
+    rng = np.random.default_rng(cfg.seed)
+    cls_of = classes.set_index("unique_id")["demand_class"]
+    present = cls_of.reindex(np.unique(data["unique_id"].to_numpy()))
+    out = {}
+    for cls in cfg.costly_classes:
+        ids = present.index[present.to_numpy() == cls].to_numpy()
+        if cfg.costly_sample and len(ids) > cfg.costly_sample:
+            ids = np.sort(rng.choice(ids, cfg.costly_sample, replace=False))
+        out[cls] = ids
+    return out
+
+
+def screen_costly(
+    cv: pd.DataFrame,
+    sample: dict[str, np.ndarray],
+    data: pd.DataFrame,
+    result: Backtest,
+    cfg: DemandConfig,
+    classes: pd.DataFrame,
+    spark: Any = None,
+) -> pd.DataFrame:
+    """Per costly class: if a candidate with a costly model is the best on the sample,
+    backtest the costly models on the rest of the class; if not, they are dropped there
+    (no backtest values, never selected). Decisions in ``result.screening``."""
+    cls_of = classes.set_index("unique_id")["demand_class"]
+    cv = with_ensembles(cv.assign(demand_class=cv["unique_id"].map(cls_of).to_numpy()), cfg)
+    candidates = candidate_columns(cv)
+    costly = [c for c in candidates if set(members(c)) & set(COSTLY_MODELS)]
+    costly_names = tuple(m for m in cfg.local_models if m in COSTLY_MODELS)
+    for cls, ids in sample.items():
+        everyone = np.unique(cv.loc[cv["demand_class"] == cls, "unique_id"].to_numpy())
+        if len(ids) == 0:
+            continue
+        rows = cv["unique_id"].isin(ids)
+        scores = per_series_scores(cv[rows], candidates, result.scales, cfg.selection_metric)
+        means = scores[candidates].mean()
+        best = str(means.idxmin())
+        wins = best in costly
+        result.screening[cls] = {
+            "sample": len(ids),
+            "series": len(everyone),
+            "best_on_sample": best,
+            "best_costly": str(means[costly].idxmin()),
+            "costly_kept": wins,
+        }
+        rest = np.setdiff1d(everyone, ids)
+        in_class = cv["demand_class"].to_numpy() == cls
+        if not wins:
+            cv.loc[in_class, costly] = np.nan
+            continue
+        if len(rest) == 0:
+            continue
+        frames = [
+            local_cv(names, fwd, data[data["unique_id"].isin(rest)], result.n_windows, cfg, spark)
+            for names, fwd, is_costly in cv_groups(cfg)
+            if is_costly and names
+        ]
+        extra = pd.concat([f.drop(columns="y") for f in frames], axis=1)
+        index = pd.MultiIndex.from_frame(cv[CV_KEYS])
+        cheap = [c for c in candidates if "+" not in c and c not in COSTLY_MODELS]
+        fallback = cv[cheap].mean(axis=1).to_numpy()  # where a costly fit failed
+        new_rows = in_class & cv["unique_id"].isin(rest).to_numpy()
+        for col in [c for c in extra.columns if c in costly_names]:
+            values = extra[col].reindex(index).to_numpy()
+            values = np.where(np.isnan(values), fallback, values)
+            cv[col] = np.where(new_rows, values, cv[col].to_numpy())
+    return with_ensembles(cv.drop(columns="demand_class"), cfg)

@@ -1,0 +1,161 @@
+"""The global LightGBM (through mlforecast): features, training rows, recursive forecasts.
+
+One model for every series: lags, rolling means and an EWM of the first lag, date features,
+the price relative to the series' mean and the promotion flag when the sales have them, the
+channel and (up to ``max_sku_categories`` SKUs) the SKU as categories; Tweedie objective.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecasting.demand.candidates import LGB, quiet
+from forecasting.demand.config import DATE_FEATURES, DemandConfig
+from forecasting.demand.panel import latest
+from forecasting.errors import ForecastingError
+
+#: The value of an exogenous feature when the data to forecast does not have it.
+NEUTRAL_EXOG = {"price_ratio": 1.0, "promo": 0.0}
+
+
+class BoosterModel:
+    """A saved LightGBM booster behind the ``predict(X)`` that mlforecast calls."""
+
+    def __init__(self, booster: Any) -> None:
+        self.booster = booster
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.booster.predict(X))
+
+
+def make_mlf(cfg: DemandConfig) -> Any:
+    """An unfitted ``MLForecast`` with the LightGBM regressor and its features."""
+    import lightgbm as lgb
+    from mlforecast import MLForecast
+    from mlforecast.lag_transforms import ExponentiallyWeightedMean, RollingMean
+
+    first_lag = min(cfg.lag_list)
+    transforms: list[Any] = [RollingMean(window_size=w) for w in cfg.window_list]
+    transforms.append(ExponentiallyWeightedMean(alpha=0.1))
+    model = lgb.LGBMRegressor(
+        objective="tweedie",
+        tweedie_variance_power=cfg.tweedie_variance_power,
+        n_estimators=cfg.lgb_n_estimators,
+        learning_rate=cfg.lgb_learning_rate,
+        num_leaves=cfg.lgb_num_leaves,
+        min_child_samples=cfg.lgb_min_child_samples,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        random_state=cfg.seed,
+        n_jobs=cfg.n_jobs,
+        verbose=-1,
+    )
+    return MLForecast(
+        models={LGB: model},
+        freq=cfg.pandas_freq,
+        lags=list(cfg.lag_list),
+        lag_transforms={first_lag: transforms},
+        date_features=list(DATE_FEATURES[cfg.freq]),
+        num_threads=cfg.n_jobs,
+    )
+
+
+def feature_columns(mlf: Any) -> list[str]:
+    """The feature columns, in the order the fitted or preprocessed ``mlf`` feeds its models
+    (mlforecast's own record of it)."""
+    return list(mlf.ts.features_order_)
+
+
+def lgb_frame(panel: pd.DataFrame, exog: list[str], statics: list[str]) -> pd.DataFrame:
+    """The columns LightGBM sees: exactly the static and exogenous features it was trained
+    with (the SKU as a category only when there are few enough SKUs)."""
+    frame = panel[["unique_id", "ds", "y", *statics, *[c for c in exog if c in panel.columns]]]
+    missing = {c: np.float32(NEUTRAL_EXOG[c]) for c in exog if c not in panel.columns}
+    return frame.assign(**missing) if missing else frame
+
+
+def warmup(cfg: DemandConfig) -> int:
+    """Periods at the start of a series whose LightGBM features are not known yet."""
+    return max(max(cfg.lag_list), min(cfg.lag_list) + max(cfg.window_list))
+
+
+def trainable(panel: pd.DataFrame, cfg: DemandConfig, windows: int = 0) -> bool:
+    """Enough rows with every lag known (after holding out the backtest windows) to train."""
+    lengths = panel.groupby("unique_id", sort=False).size()
+    usable = (lengths - warmup(cfg) - windows * cfg.step).clip(lower=0).sum()
+    return bool(usable >= 100)
+
+
+def train_periods(panel: pd.DataFrame, cfg: DemandConfig) -> int | None:
+    """Latest periods per series LightGBM trains on: all of them (None) while the rows
+    stay within ``lgb_max_rows``, else as many as the budget allows (never fewer than
+    two horizons). A global model learns from every series, so with many series a
+    shorter window per series loses little and keeps training time flat."""
+    if not cfg.lgb_max_rows or panel.empty:
+        return None
+    lengths = np.bincount(panel["unique_id"].to_numpy())
+    n_series = int((lengths > 0).sum())
+    budget = max(cfg.lgb_max_rows // n_series, 2 * cfg.horizon)
+    return budget if budget < lengths.max() else None
+
+
+def training_rows(panel: pd.DataFrame, cfg: DemandConfig, extra: int = 0) -> pd.DataFrame:
+    """The panel's rows LightGBM learns from (its row budget, the warm-up and ``extra``
+    periods more)."""
+    periods = train_periods(panel, cfg)
+    return latest(panel, periods + warmup(cfg) + extra, cfg) if periods else panel
+
+
+def fit_lgb(panel: pd.DataFrame, cfg: DemandConfig, exog: list[str], statics: list[str]) -> Any:
+    """The global LightGBM (a fitted ``MLForecast``) on the latest periods of the panel
+    within its row budget."""
+    data = training_rows(panel, cfg)
+    mlf = make_mlf(cfg)
+    with quiet():
+        mlf.fit(lgb_frame(data, exog, statics), static_features=statics)
+    return mlf
+
+
+def predict_lgb(
+    panel: pd.DataFrame,
+    h: int,
+    cfg: DemandConfig,
+    exog: list[str],
+    statics: list[str],
+    *,
+    fitted: Any = None,
+    booster: Any = None,
+) -> pd.DataFrame:
+    """LightGBM's recursive forecasts of ``h`` periods after ``panel``: ``unique_id, ds,
+    LightGBM``. ``fitted``: the `fit_lgb` result, when ``panel`` is its training data;
+    else the ``booster`` is run on the features of the panel's latest periods (the
+    custom-training route of mlforecast's docs: ``preprocess``, then ``models_``)."""
+    if fitted is not None:
+        mlf = fitted
+    else:
+        if booster is None:
+            raise ForecastingError("the selection uses LightGBM but no LightGBM model is fitted")
+        mlf = make_mlf(cfg)
+        keep = max(cfg.lag_list) + max(cfg.window_list) + max(cfg.lag_list) + 1
+        panel = latest(panel, keep, cfg)  # every series ends at the last period
+        with quiet():
+            mlf.preprocess(lgb_frame(panel, exog, statics), static_features=statics)
+        mlf.models_ = {LGB: BoosterModel(booster)}
+    future = mlf.make_future_dataframe(h)
+    last = lgb_frame(panel, exog, statics).groupby("unique_id", sort=False)[exog].last()
+    X = future.merge(last, left_on="unique_id", right_index=True, how="left")
+    if "promo" in X.columns:
+        X["promo"] = 0.0
+    with quiet():
+        pred = mlf.predict(h, X_df=X if len(X.columns) > 2 else None)
+    pred[LGB] = pred[LGB].clip(lower=0)
+    return pred[["unique_id", "ds", LGB]]
+
+
+def booster_of(fitted: Any) -> Any:
+    """The LightGBM booster inside a fitted ``MLForecast``."""
+    return fitted.models_[LGB].booster_

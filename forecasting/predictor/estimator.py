@@ -1,0 +1,149 @@
+"""`ElasticSkuPredictor`: demand forecasts + repurchase rates + the stocking cost model,
+one decision per SKU (DESIGN.md's predictor output)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from forecasting.configs import config_from_dict, config_to_dict
+from forecasting.data.aggregate import transactions_to_sales
+from forecasting.data.contracts import INVENTORY, SALES, SKUS, TRANSACTIONS, validate
+from forecasting.demand.forecaster import DemandForecaster
+from forecasting.errors import ForecastingError
+from forecasting.policy.config import PolicyConfig
+from forecasting.policy.decide import OUTPUT_COLUMNS, plan
+from forecasting.predictor.config import PredictorConfig
+from forecasting.propensity.repurchase import sku_repurchase_rates
+
+DEFAULT_CONFIG = PredictorConfig()
+
+
+class ElasticSkuPredictor(BaseEstimator):
+    """``fit(transactions, sales=None, skus=None)``; ``predict(sales, inventory=None)``."""
+
+    def __init__(self, config: PredictorConfig = DEFAULT_CONFIG) -> None:
+        self.config = config
+
+    def fit(
+        self,
+        transactions: pd.DataFrame,
+        sales: pd.DataFrame | None = None,
+        skus: pd.DataFrame | None = None,
+        forecaster: DemandForecaster | None = None,
+    ) -> ElasticSkuPredictor:
+        """Fit on the history; ``forecaster``: an already fitted demand forecaster to reuse
+        (it is not changed)."""
+        cfg = self.config
+        tx = validate(transactions, TRANSACTIONS, "<transactions>")
+        if sales is None:
+            sales = transactions_to_sales(tx, cfg.demand.freq, validated=True)
+        else:
+            sales = validate(sales, SALES, "<sales>")
+        demand = forecaster if forecaster is not None else DemandForecaster(cfg.demand).fit(sales)
+        used = {m for models in demand.selection_.values() for m in models}
+        if used & set(cfg.scoring_exclude):
+            demand = demand.without(cfg.scoring_exclude)
+        elif demand is forecaster:
+            demand = demand.copy()  # the caller's forecaster is not changed
+        demand.lgb_horizon_, demand.horizon_h_ = None, None
+        if cfg.direct_horizon:
+            demand.fit_horizon_model(sales)
+        self.demand_ = demand
+        rates = sku_repurchase_rates(tx, tx["ts"].max(), cfg.repurchase_days)
+        facts = rates[["sku_id", "predicted_rate"]].rename(
+            columns={"predicted_rate": "repurchase_rate"}
+        )
+        price = _unit_price(tx, sales)
+        facts = facts.merge(price.rename("unit_price").reset_index(), on="sku_id", how="outer")
+        if skus is not None and "unit_cost" in skus.columns:
+            table = validate(skus, SKUS, "<skus>")[["sku_id", "unit_cost"]]
+            facts = facts.merge(table, on="sku_id", how="left")
+        else:
+            facts["unit_cost"] = np.nan
+        facts["unit_cost"] = facts["unit_cost"].fillna(
+            facts["unit_price"] * cfg.cost_share_of_price
+        )
+        self.sku_facts_ = facts[["sku_id", "unit_cost", "repurchase_rate"]]
+        return self
+
+    def predict(
+        self,
+        sales: pd.DataFrame,
+        inventory: pd.DataFrame | None = None,
+        horizon: int | None = None,
+        *,
+        check_input: bool = True,
+    ) -> pd.DataFrame:
+        """One row per SKU of ``sales`` (DESIGN.md's columns plus tier units).
+
+        ``check_input=False`` skips validating ``sales`` and ``inventory`` against their
+        contracts: for callers that validated them already (`forecasting.scoring`)."""
+        return self.plan(sales, inventory, horizon, check_input=check_input)[0][OUTPUT_COLUMNS]
+
+    def plan(
+        self,
+        sales: pd.DataFrame,
+        inventory: pd.DataFrame | None = None,
+        horizon: int | None = None,
+        *,
+        check_input: bool = True,
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(decisions with the replay columns, per-channel unified order-up-to units): what
+        `forecasting.policy.simulation` replays."""
+        if not hasattr(self, "demand_"):
+            raise ForecastingError("call fit() (or ElasticSkuPredictor.load) before predict()")
+        inv = inventory
+        if check_input:
+            sales = validate(sales, SALES, "<sales>")
+            inv = validate(inventory, INVENTORY, "<inventory>") if inventory is not None else None
+        forecast = self.demand_.predict_horizon(sales, horizon=horizon)
+        level = max(self.config.demand.levels)
+        return plan(forecast, sales, inv, self.sku_facts_, self.config.policy, level=level)
+
+    def with_policy(self, **changes: Any) -> ElasticSkuPredictor:
+        """The fitted predictor under other policy settings (the fitted parts are shared:
+        they are only read)."""
+        policy = self.config.policy.with_(**changes)
+        other = ElasticSkuPredictor(replace(self.config, policy=policy))
+        other.demand_, other.sku_facts_ = self.demand_, self.sku_facts_
+        return other
+
+    def save(self, folder: str | Path) -> Path:
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        self.demand_.save(out / "demand")
+        self.sku_facts_.to_parquet(out / "sku_facts.parquet", index=False)
+        state = config_to_dict(self.config)
+        del state["demand"]  # saved with the forecaster
+        (out / "predictor.json").write_text(json.dumps(state, indent=2))
+        return out
+
+    @classmethod
+    def load(cls, folder: str | Path) -> ElasticSkuPredictor:
+        src = Path(folder)
+        state = json.loads((src / "predictor.json").read_text())
+        demand = DemandForecaster.load(src / "demand")
+        state["policy"] = config_from_dict(PolicyConfig, state["policy"])
+        state.setdefault("direct_horizon", False)  # saved before the direct horizon model
+        cfg = config_from_dict(PredictorConfig, {**state, "demand": demand.config})
+        self = cls(cfg)
+        self.demand_ = demand
+        self.sku_facts_ = pd.read_parquet(src / "sku_facts.parquet")
+        return self
+
+
+def _unit_price(tx: pd.DataFrame, sales: pd.DataFrame) -> pd.Series:
+    """Mean unit price per SKU from transaction amounts, else from sales prices."""
+    if "amount" in tx.columns and tx["amount"].notna().any():
+        g = tx.groupby("sku_id")
+        return g["amount"].sum() / g["quantity"].sum()
+    if "price" in sales.columns:
+        return sales.groupby("sku_id")["price"].mean()
+    return pd.Series(dtype="float64", name="unit_price")

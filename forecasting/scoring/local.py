@@ -1,0 +1,136 @@
+"""Batch scoring on this machine: parts of whole SKUs through the predictor, in this
+process or in worker processes that each load the model once."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pandas as pd
+
+from forecasting.data.contracts import INVENTORY, SALES
+from forecasting.data.io import iter_sku_parts, read_table, table_format, write_table
+from forecasting.errors import ForecastingError
+from forecasting.policy.decide import with_stock
+from forecasting.predictor import ElasticSkuPredictor
+from forecasting.serving import load_predictor
+from forecasting.tracking import configure
+
+log = logging.getLogger(__name__)
+
+
+def score_file(
+    model_uri: str,
+    sales_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    inventory_path: str | os.PathLike[str] | None = None,
+    *,
+    chunk_size: int = 2000,
+    rows_per_part: int = 2_000_000,
+    jobs: int = 1,
+    tracking_uri: str | None = None,
+) -> pd.DataFrame:
+    """Score a sales file with the predictor at ``model_uri`` and write the decisions (one
+    row per SKU, sorted) to ``output_path``; the sales are streamed in parts of whole SKUs,
+    so memory follows the part, not the file. Returns the decisions."""
+    table_format(output_path)
+    if chunk_size < 1 or rows_per_part < 1 or jobs < 1:
+        raise ForecastingError("--chunk-size, --rows-per-part and --jobs must be >= 1")
+    inventory = read_table(inventory_path, INVENTORY) if inventory_path else None
+    uri = configure(tracking_uri)
+    parts = iter_sku_parts(sales_path, SALES, rows_per_part=rows_per_part, categorical_ids=True)
+    scored = score_parts(
+        model_uri, parts, inventory, chunk_size=chunk_size, jobs=jobs, tracking_uri=uri
+    )
+    done, out = 0, []
+    for decisions in scored:
+        out.append(decisions)
+        done += len(decisions)
+        log.info("scored %d SKUs", done)
+    decisions = pd.concat(out, ignore_index=True).sort_values("sku_id", ignore_index=True)
+    write_table(decisions, output_path)
+    return decisions
+
+
+def score_part(
+    predictor: ElasticSkuPredictor,
+    sales: pd.DataFrame,
+    inventory: pd.DataFrame | None = None,
+    chunk_size: int = 2000,
+) -> pd.DataFrame:
+    """Decisions for validated ``sales`` holding every row of their SKUs (a part from
+    `iter_sku_parts`, a Spark group), ``chunk_size`` SKUs per `ElasticSkuPredictor.predict`
+    call; stock from a validated ``inventory``, as `with_stock` puts it on the sales."""
+    if inventory is not None:
+        mine = inventory[inventory["sku_id"].isin(sales["sku_id"].unique())]
+        sales = with_stock(sales, mine) if len(mine) else sales
+    skus = pd.Index(sales["sku_id"].unique()).sort_values()
+    parts = []
+    for start in range(0, len(skus), chunk_size):
+        chunk = skus[start : start + chunk_size]
+        rows = sales if len(chunk) == len(skus) else sales[sales["sku_id"].isin(chunk)]
+        parts.append(predictor.predict(rows, check_input=False))
+    return pd.concat(parts, ignore_index=True)
+
+
+def score_parts(
+    model_uri: str,
+    parts: Iterable[pd.DataFrame],
+    inventory: pd.DataFrame | None = None,
+    *,
+    chunk_size: int = 2000,
+    jobs: int = 1,
+    tracking_uri: str | None = None,
+) -> Iterator[pd.DataFrame]:
+    """`score_part` over validated ``parts`` of whole SKUs (`iter_sku_parts`), in order.
+
+    ``jobs`` > 1: that many worker processes, each loading the model at ``model_uri`` once;
+    this process reads the next parts meanwhile, at most ``jobs`` ahead of the decisions
+    given back, so memory holds a few parts whatever the input's size.
+    """
+    if jobs <= 1:
+        predictor = load_predictor(model_uri)
+        for part in parts:
+            yield score_part(predictor, part, inventory, chunk_size)
+        return
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    # spawn: no fork of a process with threads; and the workers start before this process
+    # loads any model (loading puts the model's bundled code first on sys.path, which the
+    # workers would inherit)
+    context = multiprocessing.get_context("spawn")
+    args = (model_uri, tracking_uri, inventory, chunk_size)
+    with ProcessPoolExecutor(jobs, context, initializer=_worker_init, initargs=args) as pool:
+        running: deque[Future[pd.DataFrame]] = deque()
+        for part in parts:
+            running.append(pool.submit(_worker_score, part))
+            del part
+            if len(running) > jobs:
+                yield running.popleft().result()
+        while running:
+            yield running.popleft().result()
+
+
+_WORKER: dict[str, Any] = {}  # in a worker process of `score_parts`
+
+
+def _worker_init(
+    model_uri: str, tracking_uri: str | None, inventory: pd.DataFrame | None, chunk_size: int
+) -> None:
+    if tracking_uri:
+        configure(tracking_uri)
+    _WORKER.update(inventory=inventory, chunk_size=chunk_size)
+    try:
+        _WORKER["predictor"] = load_predictor(model_uri)
+    except ForecastingError as exc:  # given back with the first part: one clear error
+        _WORKER["error"] = str(exc)
+
+
+def _worker_score(part: pd.DataFrame) -> pd.DataFrame:
+    if "error" in _WORKER:
+        raise ForecastingError(_WORKER["error"])
+    return score_part(_WORKER["predictor"], part, _WORKER["inventory"], _WORKER["chunk_size"])

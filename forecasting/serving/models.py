@@ -1,0 +1,129 @@
+"""Logging the fitted models as MLflow pyfunc models (lean artifacts: native LightGBM
+files, Parquet tables, JSON configs) and loading the predictor back."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.models import ModelSignature
+
+from forecasting.errors import ForecastingError
+from forecasting.predictor import ElasticSkuPredictor
+from forecasting.serving.signatures import (
+    demand_signature,
+    predictor_signature,
+    propensity_signature,
+)
+
+#: The package folder, bundled with every model (``code_paths``) so that it loads anywhere.
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def sales_input_example(sales: pd.DataFrame, periods: int, n_series: int = 2) -> pd.DataFrame:
+    """The latest ``periods`` rows of the first ``n_series`` series of the training sales:
+    the model's input example, in the user's own columns and dtypes."""
+    keys = sales[["sku_id", "channel"]].drop_duplicates().head(n_series)
+    rows = sales.merge(keys.astype(object), on=["sku_id", "channel"])
+    rows = (
+        rows.sort_values(["sku_id", "channel", "ds"]).groupby(["sku_id", "channel"]).tail(periods)
+    )
+    out = rows.reset_index(drop=True)
+    for col in ("sku_id", "channel"):
+        out[col] = out[col].astype(str)
+    return out
+
+
+def log_demand_model(
+    forecaster: Any,
+    input_example: pd.DataFrame,
+    registered_model_name: str | None = None,
+    name: str = "demand-forecaster",
+) -> Any:
+    """Log the fitted forecaster as a pyfunc model in the active run (and register it)."""
+    return _log_saved(
+        forecaster,
+        "forecaster",
+        "demand_model_code.py",
+        name,
+        demand_signature(forecaster),
+        input_example,
+        registered_model_name,
+    )
+
+
+def log_propensity_model(
+    model: Any, input_example: pd.DataFrame, registered_model_name: str | None = None
+) -> Any:
+    """Log the fitted propensity model as a pyfunc in the active run (and register it)."""
+    return _log_saved(
+        model,
+        "propensity",
+        "propensity_model_code.py",
+        "repurchase-propensity",
+        propensity_signature(),
+        input_example,
+        registered_model_name,
+    )
+
+
+def log_predictor_model(
+    predictor: Any, input_example: pd.DataFrame, registered_model_name: str | None = None
+) -> Any:
+    """Log the elastic-SKU predictor as a pyfunc in the active run (and register it)."""
+    return _log_saved(
+        predictor,
+        "predictor",
+        "predictor_model_code.py",
+        "elastic-sku-predictor",
+        predictor_signature(predictor),
+        input_example,
+        registered_model_name,
+    )
+
+
+def _log_saved(
+    obj: Any,
+    artifact: str,
+    code_file: str,
+    name: str,
+    signature: ModelSignature,
+    input_example: pd.DataFrame,
+    registered_model_name: str | None,
+) -> Any:
+    """Save ``obj`` (lean files) to a temporary folder and log it as a models-from-code
+    pyfunc whose ``context.artifacts[artifact]`` is that folder."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = obj.save(Path(tmp) / artifact)
+        return mlflow.pyfunc.log_model(
+            name=name,
+            python_model=str(Path(__file__).with_name(code_file)),
+            artifacts={artifact: str(folder)},
+            code_paths=[str(PACKAGE_DIR)],
+            signature=signature,
+            input_example=input_example,
+            registered_model_name=registered_model_name,
+        )
+
+
+def load_predictor(uri: str) -> ElasticSkuPredictor:
+    """The `ElasticSkuPredictor` inside a logged ``elastic-sku-predictor`` pyfunc."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+    except (MlflowException, OSError) as exc:
+        raise ForecastingError(f"cannot load {uri}: {str(exc).splitlines()[0]}") from None
+    inner = model.unwrap_python_model()
+    predictor = getattr(inner, "predictor", None)
+    if not isinstance(predictor, ElasticSkuPredictor):
+        raise ForecastingError(f"{uri} is not an elastic-sku-predictor model")
+    return predictor
+
+
+def load_pyfunc(uri: str) -> Any:
+    """``mlflow.pyfunc.load_model(uri)`` as a registry consumer would load it."""
+    return mlflow.pyfunc.load_model(uri)

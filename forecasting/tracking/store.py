@@ -1,0 +1,101 @@
+"""Where the tracking store is: the URI, found the same way from the CLI, the tests and the
+notebooks, and the experiments of each pipeline stage.
+
+The tracking URI is, in this order: the ``--tracking-uri`` / ``tracking_uri`` argument,
+``$MLFLOW_TRACKING_URI``, else the SQLite store ``mlflow/mlflow.db`` under the project root
+with artifacts in ``mlflow/artifacts/``, as absolute paths.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+#: Experiment names, one per pipeline stage.
+EXPERIMENTS = {
+    "demand": "forecasting-demand",
+    "propensity": "forecasting-propensity",
+    "predictor": "forecasting-predictor",
+    "simulation": "forecasting-simulation",
+    "demo": "forecasting-demo",
+}
+#: Registered model names and the serving alias (DESIGN.md).
+DEMAND_MODEL = "demand-forecaster"
+PROPENSITY_MODEL = "repurchase-propensity"
+PREDICTOR_MODEL = "elastic-sku-predictor"
+SERVING_ALIAS = "champion"
+
+
+def project_root() -> Path:
+    """The project folder: ``$FORECASTING_HOME``, the source checkout, or the nearest parent of
+    the working directory with a ``pyproject.toml`` naming ``forecasting``; else the working
+    directory."""
+    env = os.environ.get("FORECASTING_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    checkout = Path(__file__).resolve().parents[2]  # forecasting/tracking/store.py
+    if _is_project(checkout):
+        return checkout
+    cwd = Path.cwd().resolve()
+    for folder in (cwd, *cwd.parents):
+        if _is_project(folder):
+            return folder
+    return cwd
+
+
+def _is_project(folder: Path) -> bool:
+    pyproject = folder / "pyproject.toml"
+    try:
+        return pyproject.is_file() and 'name = "forecasting"' in pyproject.read_text()
+    except OSError:
+        return False
+
+
+def default_tracking_uri() -> str:
+    """``sqlite:////<root>/mlflow/mlflow.db`` (absolute)."""
+    return f"sqlite:///{project_root() / 'mlflow' / 'mlflow.db'}"
+
+
+def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
+    """The argument, else ``$MLFLOW_TRACKING_URI``, else `default_tracking_uri`."""
+    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+
+
+def artifact_root(tracking_uri: str) -> Path | None:
+    """Where artifacts of a SQLite store go: ``artifacts/`` beside the database file.
+
+    ``None`` for a server (it decides) or another kind of store.
+    """
+    if tracking_uri.startswith("sqlite:///"):
+        return Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent / "artifacts"
+    return None
+
+
+def configure(tracking_uri: str | None = None) -> str:
+    """Point MLflow (tracking and registry) at the resolved store and return its URI."""
+    import mlflow
+
+    uri = resolve_tracking_uri(tracking_uri)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    for noisy in ("alembic", "mlflow.store.db.utils"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return uri
+
+
+def get_or_create_experiment(name: str, tracking_uri: str | None = None) -> str:
+    """The experiment's ID, creating it (with artifacts under the store's folder) if needed."""
+    import mlflow
+
+    uri = configure(tracking_uri)
+    client = mlflow.MlflowClient(uri, uri)
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return str(exp.experiment_id)
+    root = artifact_root(uri)
+    location = (root / name).as_uri() if root is not None else None
+    return str(client.create_experiment(name, artifact_location=location))
