@@ -56,14 +56,14 @@ def evaluate(name: str, sales: pd.DataFrame, split: pd.Timestamp, cfg: DemandCon
     actual = test.groupby(KEYS)["y"].sum() / h
     per = train.assign(ds=period_start(train["ds"], cfg.freq))
     per = per.groupby([*KEYS, "ds"], as_index=False, observed=True)["y"].sum()
-    scales = naive_scales(per.assign(unique_id=per["sku_id"] + "\0" + per["channel"]))
+    scales = naive_scales(per.assign(unique_id=per["sku_id"] + "|" + per["channel"]))
     for label, m in (("direct", model), ("recursive", recursive)):
         start = time.perf_counter()
         fc = m.predict_horizon(train, h)
         seconds = time.perf_counter() - start
         got = fc.set_index(KEYS)["forecast"]
         df = pd.DataFrame({"forecast": got, "y": actual.reindex(got.index).fillna(0.0)})
-        df["unique_id"] = [f"{s}\0{c}" for s, c in df.index]
+        df["unique_id"] = [f"{s}|{c}" for s, c in df.index]
         df["ds"] = split
         metrics = series_metrics(df.reset_index(drop=True), None, ["forecast"], scales=scales)
         metrics = metrics.dropna(subset=["rmsse"])

@@ -84,3 +84,17 @@ def test_selection_scores_are_the_same_rmsse() -> None:
     )
     usable = scales["rmsse_scale"].reindex(ref.index) > 1e-6
     np.testing.assert_allclose(scores.loc[usable, ["a", "b"]], ref.loc[usable, ["a", "b"]])
+
+
+def test_naive_scales_keep_text_ids_whole() -> None:
+    """IDs with characters numpy's fixed-width text would drop (a NUL) come back as given."""
+    train = pd.DataFrame(
+        {
+            "unique_id": ["b\0x"] * 3 + ["a\0x"] * 3,
+            "ds": list(pd.date_range("2024-01-01", periods=3)) * 2,
+            "y": [1.0, 3.0, 2.0, 0.0, 1.0, 0.0],
+        }
+    )
+    scales = naive_scales(train)
+    assert list(scales.index) == ["a\0x", "b\0x"]
+    np.testing.assert_allclose(scales["mase_scale"], [1.0, 1.5])

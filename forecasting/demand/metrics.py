@@ -31,13 +31,17 @@ def naive_scales(train: pd.DataFrame, cutoff: pd.Timestamp | None = None) -> pd.
     integer ``unique_id`` codes (the forecaster's) is read without a copy."""
     uid = train[ID].to_numpy()
     if not np.issubdtype(uid.dtype, np.integer) or (len(uid) and uid.min() < 0):
-        order = np.lexsort((train["ds"].to_numpy(), uid))
-        codes, names = pd.factorize(uid[order], sort=True)
+        codes, names = pd.factorize(uid, sort=True)
+        order = np.lexsort((train["ds"].to_numpy(), codes))
         frame = pd.DataFrame(
-            {ID: codes, "ds": train["ds"].to_numpy()[order], "y": train["y"].to_numpy()[order]}
+            {
+                ID: codes[order],
+                "ds": train["ds"].to_numpy()[order],
+                "y": train["y"].to_numpy()[order],
+            }
         )
         out = naive_scales(frame, cutoff)
-        out.index = pd.Index(np.asarray(names)[out.index.to_numpy()], name=ID)
+        out.index = pd.Index(np.asarray(names, dtype=object)[out.index.to_numpy()], name=ID)
         return out
     y = train["y"].to_numpy(dtype="float64")
     inside = np.ones(len(y), dtype=bool) if cutoff is None else train["ds"].to_numpy() <= cutoff
