@@ -36,3 +36,13 @@ class DataContractError(ForecastingError, ValueError):
 
 class ShortHistoryWarning(UserWarning):
     """A series or customer history is shorter than a method needs; a fallback is used."""
+
+
+class FallbackWarning(UserWarning):
+    """A model could not forecast some series and a stand-in was used; the message names the
+    model and how many series (the counts are also logged with the run)."""
+
+
+class LabelOverlapWarning(UserWarning):
+    """Training cutoffs closer together than the label horizon: their label windows overlap
+    each other (never the held-out window, which is kept a whole horizon away)."""

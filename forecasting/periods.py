@@ -67,3 +67,22 @@ def days_per_row(frame: pd.DataFrame, by: list[str]) -> pd.Series:
     data, 7 for weekly, about 30 for monthly)."""
     step = frame.groupby(by, observed=True)["ds"].diff().dt.days
     return step.fillna(step.median() if step.notna().any() else 1.0).clip(lower=1)
+
+
+def training_period(model: object) -> dict[str, str | None]:
+    """``{"start", "end"}``: the first and last day of a fitted model's training data
+    (its ``data_start_`` / ``data_end_``) as ISO dates; None where not recorded."""
+    out: dict[str, str | None] = {}
+    for key in ("start", "end"):
+        value = getattr(model, f"data_{key}_", None)
+        out[key] = None if value is None else str(pd.Timestamp(value).date())
+    return out
+
+
+def read_training_period(
+    saved: dict[str, str | None] | None,
+) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """`training_period` read back (a model saved before it was recorded: None, None)."""
+    saved = saved or {}
+    start, end = saved.get("start"), saved.get("end")
+    return (pd.Timestamp(start) if start else None, pd.Timestamp(end) if end else None)

@@ -79,6 +79,8 @@ def test_selection_scores_are_the_same_rmsse() -> None:
     test = test.assign(unique_id=test["unique_id"].map(codes), demand_class="smooth")
     scales = naive_scales(train)
     scores = per_series_scores(test, ["a", "b"], scales, "rmsse")
+    assert list(scores["demand_class"].unique()) == ["smooth"]  # one row per series and class
+    scores.index = scores.index.get_level_values(0)
     ref = series_metrics(test, None, ["a", "b"], scales=scales).pivot(
         index="unique_id", columns="model", values="rmsse"
     )

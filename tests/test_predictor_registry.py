@@ -71,10 +71,11 @@ def test_build_gate_and_score_from_another_process(
     tags = client.get_model_version(tracking.PREDICTOR_MODEL, "1").tags
     assert tags["validation"] == "pass: no champion yet"
     assert float(tags["backtest_rmsse"]) > 0
-    # a gate that demands a 50% better cost fails: the champion stays on version 1
-    assert build(files, "--tolerance", "-0.5") == 0
+    # the same files again: the champion learned every day of them, so nothing unseen is
+    # left to judge the two on; not promoted, and the verdict says why
+    assert build(files) == 0
     out = capsys.readouterr().out
-    assert "gate: fail vs v1" in out
+    assert "gate: fail vs v1: not compared" in out and "nothing unseen" in out
     assert tracking.alias_version(tracking.PREDICTOR_MODEL, "champion") == "1"
     assert (
         client.get_model_version(tracking.PREDICTOR_MODEL, "2")
@@ -213,8 +214,24 @@ def test_simulate_serve_and_predict_the_champion(
     assert main([*args, "--holdout", "30"]) == 1
     err = capsys.readouterr().err
     assert "first held-out period" in err and len(err.strip().splitlines()) == 1
-
+    # the model knows its training days: its version, metadata and runs say them, and a
+    # replay of days it learned from is refused unless asked for, then said aloud
     history = pd.read_parquet(held_out["history"])
+    first, last = str(history["ds"].min().date()), str(history["ds"].max().date())
+    version = client.get_model_version_by_alias("elastic-sku-predictor", "champion")
+    assert (version.tags["data_start"], version.tags["data_end"]) == (first, last)
+    info = mlflow.models.get_model_info("models:/elastic-sku-predictor@champion")
+    assert info.metadata == {"data_start": first, "data_end": last}
+    inside = ["simulate", "--sales", str(held_out["history"]), "--holdout", "14"]
+    assert main(inside) == 1
+    err = capsys.readouterr().err
+    assert f"before {last}, the last day the model was trained on" in err
+    assert len(err.strip().splitlines()) == 1
+    assert main([*inside, "--allow-in-sample"]) == 0
+    assert "IN-SAMPLE" in capsys.readouterr().out
+    runs = mlflow.search_runs(experiment_names=[tracking.EXPERIMENTS["simulation"]])
+    assert set(runs["tags.in_sample"]) == {"true", "false"}
+
     history = history[history["sku_id"].isin(history["sku_id"].unique()[:5])]
     expected = mlflow.pyfunc.load_model("models:/elastic-sku-predictor@champion").predict(
         history, params={"horizon": 14}

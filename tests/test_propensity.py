@@ -14,7 +14,7 @@ import pytest
 from forecasting import tracking
 from forecasting.cli import main
 from forecasting.data.synthetic import SyntheticData, generate_omnichannel
-from forecasting.errors import ShortHistoryWarning
+from forecasting.errors import LabelOverlapWarning, ShortHistoryWarning
 from forecasting.pipelines.propensity import train_propensity
 from forecasting.propensity.bgnbd import BGNBD, BGNBDParams, simulate_bgnbd
 from forecasting.propensity.features import customer_features, repurchase_labels
@@ -187,3 +187,44 @@ def test_cli_train_propensity_writes_scores(
     assert list(scores.columns) == ["customer_id", "score"]
     assert scores["customer_id"].str.startswith("0").any()
     assert len(scores) == tx.loc[tx["ts"] < "2025-01-01", "customer_id"].nunique()
+
+
+def test_no_training_label_window_reaches_the_held_out_one(shop: SyntheticData) -> None:
+    """Cutoffs closer than the horizon: said aloud, and the held-out window stays clean."""
+    assert shop.transactions is not None
+    cfg = FAST.with_(cutoff_step_days=20)
+    with pytest.warns(LabelOverlapWarning, match="cutoff_step_days 20 < horizon_days 60"):
+        model = PropensityModel(cfg).fit(shop.transactions, "2024-12-31")
+    held = pd.Timestamp(model.holdout_cutoff_)
+    assert model.train_cutoffs_
+    for c in model.train_cutoffs_:  # each training label window ends by the held-out cutoff
+        assert pd.Timestamp(c) + pd.Timedelta(days=cfg.horizon_days) <= held
+
+
+def test_nothing_after_the_cutoff_moves_the_model_whatever_the_horizon() -> None:
+    """A horizon over a year: the season shift must not read the days after the cutoff."""
+    world = generate_omnichannel(n_skus=20, n_days=900, seed=4, holdout_days=0)
+    tx = world.transactions
+    assert tx is not None
+    cutoff = tx["ts"].min().normalize() + pd.Timedelta(days=830)
+    cfg = FAST.with_(horizon_days=370, n_train_cutoffs=1, min_customers=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        full = PropensityModel(cfg).fit(tx, cutoff)
+        past = PropensityModel(cfg).fit(tx[tx["ts"] < cutoff + pd.Timedelta(days=1)], cutoff)
+    assert full.holdout_cutoff_ is not None  # a labelled cutoff: the season shift is computed
+    assert full.season_shift_ == past.season_shift_
+    pd.testing.assert_frame_equal(full.predict(tx, cutoff), past.predict(tx, cutoff))
+
+
+def test_the_strategy_is_chosen_on_customers_apart_from_the_reported_ones(
+    shop: SyntheticData,
+) -> None:
+    assert shop.transactions is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = PropensityModel(FAST).fit(shop.transactions, "2024-12-31")
+    chosen_on = set(model.choice_customers_)
+    reported_on = set(model.holdout_scores_["customer_id"])
+    assert chosen_on and reported_on
+    assert not chosen_on & reported_on

@@ -16,7 +16,9 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         parents=parents,
         help="train, log and register the elastic-SKU predictor",
         description="Train what the predictor needs, log it as an MLflow pyfunc model, register "
-        "it and set the alias when it passes the validation gate.",
+        "it and set the alias when it passes the gate: the last --horizon days of the sales are "
+        "held out, a challenger fitted on the days before them and the champion are judged on "
+        "what happened there (forecast RMSSE and the simulated cost of their decisions).",
     )
     p.add_argument("--transactions", required=True, help="transactions file")
     p.add_argument("--sales", help="sales file (default: derived from the transactions)")
@@ -24,8 +26,24 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--name", default=tracking.PREDICTOR_MODEL, help="registered model name")
     p.add_argument("--alias", default=tracking.SERVING_ALIAS, help="alias to set")
     p.add_argument("--skus", help="SKU table with unit_cost (default: costs from prices)")
-    p.add_argument("--horizon", type=int, default=28, help="days to plan for (default 28)")
-    p.add_argument("--tolerance", type=float, default=0.0, help="gate tolerance (share)")
+    p.add_argument(
+        "--horizon",
+        type=int,
+        default=28,
+        help="days to plan for, and the days held out for the gate (default 28)",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.0,
+        help="how much worse than the champion, as a share, the new version may be on the "
+        "held-out days and still be promoted (default 0)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="move the alias even when the gate fails or cannot compare (said in the verdict)",
+    )
     p.set_defaults(handler=_build_predictor)
 
 
@@ -56,6 +74,7 @@ def _build_predictor(args: argparse.Namespace) -> int:
         name=args.name,
         alias=args.alias,
         tolerance=args.tolerance,
+        force=args.force,
     )
     d = result.decisions
     print(

@@ -31,6 +31,12 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "--holdout", type=int, help="periods to replay at the end of the sales (default: horizon)"
     )
     p.add_argument("--output", help="per-SKU results file (CSV or Parquet), optional")
+    p.add_argument(
+        "--allow-in-sample",
+        action="store_true",
+        help="replay held-out days the model was trained on (refused by default: such a "
+        "replay flatters the model; the run is then tagged in_sample)",
+    )
     p.set_defaults(handler=_simulate)
 
 
@@ -44,10 +50,20 @@ def _simulate(args: argparse.Namespace) -> int:
     sales = read_table(args.sales, SALES)
     inventory = read_table(args.inventory, INVENTORY) if args.inventory else None
     result, run_id = run_simulation(
-        args.model, sales, inventory, args.holdout, tracking_uri=args.tracking_uri
+        args.model,
+        sales,
+        inventory,
+        args.holdout,
+        tracking_uri=args.tracking_uri,
+        allow_in_sample=args.allow_in_sample,
     )
     if args.output:
         write_table(result.per_sku, args.output)
+    if result.in_sample:
+        print(
+            f"IN-SAMPLE: the replayed periods from {result.first_held_out} on overlap "
+            "the model's training data (--allow-in-sample); these figures flatter it"
+        )
     print(format_simulation(result))
     print(f"simulate: run {run_id} in experiment {tracking.EXPERIMENTS['simulation']}")
     return 0

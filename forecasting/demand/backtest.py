@@ -5,6 +5,14 @@ intermittent-demand models are cheap and are refit at every window. Costly model
 (AutoETS, ~50 ms a series against ~0.1 ms for the Croston family) are backtested first on a
 seeded sample of each costly class; they are backtested on the rest of a class only when a
 candidate that uses them wins on the sample, else dropped there (`screen_costly`).
+
+Every window gets what serving would have had at its origin: LightGBM is trained once on the
+periods up to the first origin and forecasts each window through `boosting.predict_lgb`,
+the serving path, from the history up to that origin, with the future features serving
+assumes (`boosting.held_exog`: the last price held, no promotion); each row's demand class
+is the one of its series on the data up to its origin; the naive scales come from the
+data up to the first origin. A model that cannot forecast some rows gets the mean of the
+other models there, counted in ``Backtest.fallbacks``.
 """
 
 from __future__ import annotations
@@ -17,16 +25,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecasting.demand.boosting import lgb_frame, make_mlf, trainable, training_rows
+from forecasting.demand.boosting import (
+    booster_of,
+    fit_lgb,
+    history_needed,
+    predict_lgb,
+    trainable,
+)
 from forecasting.demand.candidates import (
     LGB,
     cv_groups,
     fill_nan_models,
     local_jobs,
     make_sf,
-    quiet,
     run_local,
 )
+from forecasting.demand.classification import panel_classes
 from forecasting.demand.config import COSTLY_MODELS, DemandConfig
 from forecasting.demand.metrics import naive_scales, per_series_scores
 from forecasting.demand.panel import exog_columns, latest
@@ -46,6 +60,8 @@ class Backtest:
     n_windows: int
     screening: dict[str, dict[str, Any]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    # per model: series with rows it could not forecast (filled with the other models' mean)
+    fallbacks: dict[str, int] = field(default_factory=dict)
 
 
 def n_windows_for(lengths: pd.Series, cfg: DemandConfig) -> tuple[int, int]:
@@ -59,14 +75,32 @@ def n_windows_for(lengths: pd.Series, cfg: DemandConfig) -> tuple[int, int]:
     return nw, h + step * (nw - 1) + min_train
 
 
+def cutoffs_for(end: pd.Timestamp, nw: int, cfg: DemandConfig) -> list[pd.Timestamp]:
+    """The windows' origins (last period each window's models may see), oldest first: as
+    statsforecast's and mlforecast's ``cross_validation`` place them."""
+    offset = pd.tseries.frequencies.to_offset(cfg.pandas_freq)
+    return [end - offset * (cfg.horizon + cfg.step * k) for k in reversed(range(nw))]
+
+
+def origin_classes(
+    panel: pd.DataFrame, keys: pd.DataFrame, cutoffs: list[pd.Timestamp]
+) -> pd.DataFrame:
+    """``unique_id, cutoff, demand_class``: each series' class on the data up to each origin."""
+    return pd.concat(
+        [panel_classes(panel, keys, until=c).assign(cutoff=c) for c in cutoffs],
+        ignore_index=True,
+    )
+
+
 def backtest(
     panel: pd.DataFrame,
     cfg: DemandConfig,
-    classes: pd.DataFrame,
+    keys: pd.DataFrame,
     statics: list[str],
     spark: Any = None,
 ) -> Backtest:
-    """Backtest the local models and LightGBM on the series long enough for the windows."""
+    """Backtest the local models and LightGBM on the series long enough for the windows;
+    the result's ``cv`` has each row's ``demand_class`` at its origin."""
     h, step = cfg.horizon, cfg.step
     lengths = panel.groupby("unique_id", sort=False).size()
     nw, min_length = n_windows_for(lengths, cfg)
@@ -78,17 +112,18 @@ def backtest(
         )
     long_ids = lengths.index[lengths >= min_length]
     data = panel if len(long_ids) == len(lengths) else panel[panel["unique_id"].isin(long_ids)]
-    offset = pd.tseries.frequencies.to_offset(cfg.pandas_freq)
-    first_cutoff = data["ds"].max() - offset * (h + step * (nw - 1))
     empty = pd.DataFrame(columns=[*CV_KEYS, "y"])
-    result = Backtest(empty, naive_scales(data, first_cutoff), 0, nw)
     if data.empty:
-        return result
+        return Backtest(empty, naive_scales(data), 0, nw)
+    cutoffs = cutoffs_for(data["ds"].max(), nw, cfg)
+    result = Backtest(empty, naive_scales(data, cutoffs[0]), 0, nw)
+    classes = origin_classes(data, keys, cutoffs)
+    series_class = classes[classes["cutoff"] == cutoffs[-1]]  # the latest known: sampling
     t = time.perf_counter()
     hist = cfg.history_periods
     holdout = h + step * (nw - 1)
     local_data = latest(data, hist + holdout, cfg) if hist else data
-    sample = costly_sample(local_data, cfg, classes)
+    sample = costly_sample(local_data, cfg, series_class)
     sampled = np.concatenate([np.asarray(v, dtype=np.int64) for v in sample.values()])
     frames = []
     for names, can_forward, costly in cv_groups(cfg):
@@ -102,32 +137,52 @@ def backtest(
     cv = frames[0]  # the groups over every series come first
     for extra in frames[1:]:
         cv = cv.join(extra.drop(columns="y"), how="left")
-    cv = fill_nan_models(cv.reset_index())
+    cv = fill_nan_models(cv.reset_index(), result.fallbacks, skip=COSTLY_MODELS)
     costly_cols = [c for c in cv.columns if c in COSTLY_MODELS]
-    cv.loc[~cv["unique_id"].isin(sampled).to_numpy(), costly_cols] = np.nan  # not fitted
+    on_sample = cv["unique_id"].isin(sampled).to_numpy()
+    cv.loc[~on_sample, costly_cols] = np.nan  # not fitted there
+    if costly_cols and on_sample.any():  # fitted but failed: the other models' mean
+        part = fill_nan_models(cv[on_sample].copy(), result.fallbacks, only=tuple(costly_cols))
+        cv.loc[on_sample, costly_cols] = part[costly_cols].to_numpy()
     result.timings["local_cv"] = round(time.perf_counter() - t, 2)
-    lgb_data = training_rows(data, cfg, extra=holdout)
-    if cfg.use_lightgbm and trainable(lgb_data, cfg, windows=nw):
+    if cfg.use_lightgbm:
         t = time.perf_counter()
-        mlf = make_mlf(cfg)
-        with quiet():
-            lcv = mlf.cross_validation(
-                lgb_frame(lgb_data, exog_columns(data), statics),
-                n_windows=nw,
-                h=h,
-                step_size=step,
-                static_features=statics,
-                refit=False,
-            )
-        cv = cv.merge(lcv[[*CV_KEYS, LGB]], on=CV_KEYS, how="left")
-        cv[LGB] = cv[LGB].clip(lower=0).fillna(cv["y"].mean())
-        result.timings["lightgbm_cv"] = round(time.perf_counter() - t, 2)
+        lgb_cv = lgb_backtest(data, cutoffs, cfg, exog_columns(data), statics)
+        if lgb_cv is not None:
+            cv = cv.merge(lgb_cv, on=CV_KEYS, how="left")
+            cv = fill_nan_models(cv, result.fallbacks, only=(LGB,), skip=COSTLY_MODELS)
+            result.timings["lightgbm_cv"] = round(time.perf_counter() - t, 2)
+    cv = cv.merge(classes, on=["unique_id", "cutoff"], how="left")
     if costly_cols:
         t = time.perf_counter()
-        cv = screen_costly(cv, sample, local_data, result, cfg, classes, spark)
+        cv = screen_costly(cv, sample, local_data, result, cfg, series_class, spark)
         result.timings["costly_screening"] = round(time.perf_counter() - t, 2)
     result.cv, result.n_series = cv, len(long_ids)
     return result
+
+
+def lgb_backtest(
+    data: pd.DataFrame,
+    cutoffs: list[pd.Timestamp],
+    cfg: DemandConfig,
+    exog: list[str],
+    statics: list[str],
+) -> pd.DataFrame | None:
+    """LightGBM's forecasts of every window (``unique_id, ds, cutoff, LightGBM``): trained
+    once on the periods up to the first origin (within its row budget), then run through
+    the serving path from each origin. None when too few rows to train."""
+    train = data[data["ds"] <= cutoffs[0]]
+    if not trainable(train, cfg):
+        return None
+    booster = booster_of(fit_lgb(train, cfg, exog, statics))
+    offset = pd.tseries.frequencies.to_offset(cfg.pandas_freq)
+    frames = []
+    for c in cutoffs:
+        start = c - offset * history_needed(cfg)
+        hist = data[(data["ds"] > start) & (data["ds"] <= c)]
+        pred = predict_lgb(hist, cfg.horizon, cfg, exog, statics, booster=booster)
+        frames.append(pred.assign(cutoff=c))
+    return pd.concat(frames, ignore_index=True)
 
 
 def local_cv(
@@ -185,16 +240,19 @@ def screen_costly(
     classes: pd.DataFrame,
     spark: Any = None,
 ) -> pd.DataFrame:
-    """Per costly class: if a candidate with a costly model is the best on the sample,
-    backtest the costly models on the rest of the class; if not, they are dropped there
-    (no backtest values, never selected). Decisions in ``result.screening``."""
+    """Per costly class (``classes``: each series' class at the latest origin): if a
+    candidate with a costly model is the best on the sample (rows scored in their class at
+    their origin), backtest the costly models on the rest of the class; if not, they are
+    dropped there (no backtest values, never selected). Decisions in ``result.screening``."""
     cls_of = classes.set_index("unique_id")["demand_class"]
-    cv = with_ensembles(cv.assign(demand_class=cv["unique_id"].map(cls_of).to_numpy()), cfg)
+    series_cls = cv["unique_id"].map(cls_of).to_numpy()
+    cv = with_ensembles(cv, cfg)
     candidates = candidate_columns(cv)
     costly = [c for c in candidates if set(members(c)) & set(COSTLY_MODELS)]
     costly_names = tuple(m for m in cfg.local_models if m in COSTLY_MODELS)
     for cls, ids in sample.items():
-        everyone = np.unique(cv.loc[cv["demand_class"] == cls, "unique_id"].to_numpy())
+        in_class = series_cls == cls
+        everyone = np.unique(cv.loc[in_class, "unique_id"].to_numpy())
         if len(ids) == 0:
             continue
         rows = cv["unique_id"].isin(ids)
@@ -210,7 +268,6 @@ def screen_costly(
             "costly_kept": wins,
         }
         rest = np.setdiff1d(everyone, ids)
-        in_class = cv["demand_class"].to_numpy() == cls
         if not wins:
             cv.loc[in_class, costly] = np.nan
             continue
@@ -228,6 +285,10 @@ def screen_costly(
         new_rows = in_class & cv["unique_id"].isin(rest).to_numpy()
         for col in [c for c in extra.columns if c in costly_names]:
             values = extra[col].reindex(index).to_numpy()
+            failed = new_rows & np.isnan(values)
+            if failed.any():
+                n = int(np.unique(cv["unique_id"].to_numpy()[failed]).size)
+                result.fallbacks[col] = result.fallbacks.get(col, 0) + n
             values = np.where(np.isnan(values), fallback, values)
             cv[col] = np.where(new_rows, values, cv[col].to_numpy())
-    return with_ensembles(cv.drop(columns="demand_class"), cfg)
+    return with_ensembles(cv, cfg)

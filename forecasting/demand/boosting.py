@@ -78,9 +78,24 @@ def lgb_frame(panel: pd.DataFrame, exog: list[str], statics: list[str]) -> pd.Da
     return frame.assign(**missing) if missing else frame
 
 
+def held_exog(frame: pd.DataFrame, exog: list[str]) -> pd.DataFrame:
+    """The exogenous features of the periods after ``frame`` (one row per ``unique_id``), as
+    serving knows them without a plan: the last price held, no promotion. The one rule for
+    forecasts, backtest windows and the direct model's placeholder periods."""
+    held = frame.groupby("unique_id", sort=False)[exog].last()
+    if "promo" in held.columns:
+        held["promo"] = np.float32(0.0)
+    return held
+
+
 def warmup(cfg: DemandConfig) -> int:
     """Periods at the start of a series whose LightGBM features are not known yet."""
     return max(max(cfg.lag_list), min(cfg.lag_list) + max(cfg.window_list))
+
+
+def history_needed(cfg: DemandConfig) -> int:
+    """Periods of history that give every feature of the next ``max(lags)`` periods."""
+    return max(cfg.lag_list) + max(cfg.window_list) + max(cfg.lag_list) + 1
 
 
 def trainable(panel: pd.DataFrame, cfg: DemandConfig, windows: int = 0) -> bool:
@@ -131,25 +146,23 @@ def predict_lgb(
     booster: Any = None,
 ) -> pd.DataFrame:
     """LightGBM's recursive forecasts of ``h`` periods after ``panel``: ``unique_id, ds,
-    LightGBM``. ``fitted``: the `fit_lgb` result, when ``panel`` is its training data;
-    else the ``booster`` is run on the features of the panel's latest periods (the
-    custom-training route of mlforecast's docs: ``preprocess``, then ``models_``)."""
+    LightGBM``, with the future features of `held_exog`. ``fitted``: the `fit_lgb` result,
+    when ``panel`` is its training data; else the ``booster`` is run on the features of the
+    panel's latest periods (the custom-training route of mlforecast's docs: ``preprocess``,
+    then ``models_``)."""
     if fitted is not None:
         mlf = fitted
     else:
         if booster is None:
             raise ForecastingError("the selection uses LightGBM but no LightGBM model is fitted")
         mlf = make_mlf(cfg)
-        keep = max(cfg.lag_list) + max(cfg.window_list) + max(cfg.lag_list) + 1
-        panel = latest(panel, keep, cfg)  # every series ends at the last period
+        panel = latest(panel, history_needed(cfg), cfg)  # every series ends at the last period
         with quiet():
             mlf.preprocess(lgb_frame(panel, exog, statics), static_features=statics)
         mlf.models_ = {LGB: BoosterModel(booster)}
     future = mlf.make_future_dataframe(h)
-    last = lgb_frame(panel, exog, statics).groupby("unique_id", sort=False)[exog].last()
-    X = future.merge(last, left_on="unique_id", right_index=True, how="left")
-    if "promo" in X.columns:
-        X["promo"] = 0.0
+    held = held_exog(lgb_frame(panel, exog, statics), exog)
+    X = future.merge(held, left_on="unique_id", right_index=True, how="left")
     with quiet():
         pred = mlf.predict(h, X_df=X if len(X.columns) > 2 else None)
     pred[LGB] = pred[LGB].clip(lower=0)

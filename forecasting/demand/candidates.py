@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from forecasting.demand.classification import DEMAND_CLASSES
@@ -22,13 +23,23 @@ PARALLEL_MIN_SERIES = 1000
 ID_COLUMNS = ("unique_id", "ds", "cutoff", "y")
 
 
+#: Library warnings known to be harmless here, by message: mlforecast's rolling features
+#: are empty in a series' warm-up periods; a series too short for LightGBM's features or
+#: for a seasonal model's season gets no forecast from it, which `fill_nan_models` fills
+#: and counts (``fallbacks_``). Every other warning is shown.
+HARMLESS_WARNINGS = (
+    r"Found null values in ",
+    r"The following series were dropped completely due to the transformations",
+    r"Historical data \(\d+\) is shorter than season_length",
+)
+
+
 @contextmanager
 def quiet() -> Iterator[None]:
-    """Silence the libraries' expected warnings (short series, NaN rolling features)."""
+    """Silence the libraries' known-harmless warnings (`HARMLESS_WARNINGS`), no others."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        warnings.simplefilter("ignore", FutureWarning)
+        for pattern in HARMLESS_WARNINGS:
+            warnings.filterwarnings("ignore", message=pattern)
         yield
 
 
@@ -116,15 +127,31 @@ def run_local(sf: Any, method: str, df: pd.DataFrame, spark: Any = None, **kwarg
     return out.sort_values(order).reset_index(drop=True)
 
 
-def fill_nan_models(frame: pd.DataFrame) -> pd.DataFrame:
-    """A model without a forecast for a row (too short for its season) gets the row's mean of
-    the other models."""
-    models = [c for c in frame.columns if c not in ID_COLUMNS]
+def fill_nan_models(
+    frame: pd.DataFrame,
+    counts: dict[str, int] | None = None,
+    *,
+    only: tuple[str, ...] | None = None,
+    skip: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """A model without a forecast for a row (a series too short for its season, a series
+    LightGBM could not run on) gets the row's mean of the other models. ``counts`` (per
+    model: series with such rows) is increased; ``only`` limits the filling to those
+    models, ``skip`` leaves those models' gaps alone (costly models not fitted on purpose)."""
+    models = [c for c in frame.columns if c not in ID_COLUMNS and c != "demand_class"]
     if not models:
         return frame
     values = frame[models]
     row_mean = values.mean(axis=1)
-    frame[models] = values.apply(lambda col: col.fillna(row_mean)).clip(lower=0.0)
+    targets = [m for m in (only or models) if m in models and m not in skip]
+    ids = frame["unique_id"].to_numpy()
+    for m in targets:
+        missing = values[m].isna().to_numpy()
+        if missing.any():
+            if counts is not None:
+                counts[m] = counts.get(m, 0) + int(np.unique(ids[missing]).size)
+            frame[m] = values[m].fillna(row_mean)
+    frame[models] = frame[models].clip(lower=0.0)
     return frame
 
 

@@ -69,13 +69,19 @@ def sb_statistics(
     }
 
 
-def panel_classes(panel: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
+def panel_classes(
+    panel: pd.DataFrame, keys: pd.DataFrame, until: pd.Timestamp | None = None
+) -> pd.DataFrame:
     """Syntetos-Boylan class of every series in ``keys`` (``no_demand`` without a sale)
-    from the forecaster's panel (``unique_id`` codes, one row per period, gaps filled)."""
+    from the forecaster's panel (``unique_id`` codes, one row per period, gaps filled),
+    from its periods up to ``until`` (all of them by default): what was known then."""
     if panel.empty:
         return pd.DataFrame({"unique_id": keys["unique_id"], "demand_class": NO_DEMAND})
     uid = panel["unique_id"].to_numpy()
     y = panel["y"].to_numpy(dtype="float64")
+    if until is not None:  # masks on two arrays, no copy of the panel
+        inside = panel["ds"].to_numpy() <= np.datetime64(until)
+        uid, y = uid[inside], y[inside]
     sb = sb_statistics(uid, len(keys), np.arange(len(y)), y)
     classes = syntetos_boylan(sb["adi"], sb["cv2"])
     ids = keys["unique_id"].to_numpy()

@@ -45,7 +45,7 @@ from forecasting.demand.selection import (
     uses_lgb,
     with_ensembles,
 )
-from forecasting.errors import ForecastingError, ShortHistoryWarning
+from forecasting.errors import FallbackWarning, ForecastingError, ShortHistoryWarning
 from forecasting.periods import horizon_days
 
 DEFAULT_CONFIG = DemandConfig()
@@ -87,9 +87,11 @@ class DemandForecaster(BaseEstimator):
     def fit(self, sales: pd.DataFrame, *, spark: Any = None) -> DemandForecaster:
         """Backtest the candidates, select per class, fit LightGBM. Returns ``self``."""
         start = time.perf_counter()
-        panel, keys, end = prepare_panel(validated(sales, SALES, "<sales>"), self.config)
+        sales = validated(sales, SALES, "<sales>")
+        panel, keys, end = prepare_panel(sales, self.config)
         if panel.empty:
             raise ForecastingError("no series has a sale: nothing to learn from")
+        self.data_start_, self.data_end_ = sales["ds"].min(), sales["ds"].max()
         self._fit(panel, keys, end, spark)
         self.fit_seconds_ = round(time.perf_counter() - start, 2)
         return self
@@ -206,8 +208,10 @@ class DemandForecaster(BaseEstimator):
         n_skus = keys["sku_id"].nunique()
         self.statics_ = ["channel", "sku"] if n_skus <= cfg.max_sku_categories else ["channel"]
         self.classes_ = panel_classes(panel, keys)
-        bt = backtest(panel, cfg, self.classes_, self.statics_, spark)
+        bt = backtest(panel, cfg, keys, self.statics_, spark)
         self.n_windows_, self.screening_ = bt.n_windows, bt.screening
+        self.fallbacks_ = dict(bt.fallbacks)
+        _warn_fallbacks(self.fallbacks_, "backtest")
         timings = dict(bt.timings)
         cv = with_ensembles(bt.cv, cfg)
         self.candidates_ = candidate_columns(cv)
@@ -223,8 +227,6 @@ class DemandForecaster(BaseEstimator):
             self.cv_ = cv
             self.series_offsets_, self.class_offsets_ = empty_offsets(cfg)
         else:
-            cls_of = self.classes_.set_index("unique_id")["demand_class"]
-            cv["demand_class"] = cv["unique_id"].map(cls_of).to_numpy()
             self._select_and_learn_quantiles(cv, bt.scales)
         self.scales_ = bt.scales
         self.lgb_, self.lgb_booster_ = None, None
@@ -243,10 +245,8 @@ class DemandForecaster(BaseEstimator):
         scores = per_series_scores(cv, self.candidates_, scales, cfg.selection_metric)
         self.selection_ = select(scores, self.candidates_)
         cv["forecast"] = combine(cv, self.selection_)
-        self.series_offsets_, self.class_offsets_ = quantile_offsets(
-            cv, scales, self.keys_, cfg, self.classes_
-        )
-        self.cv_ = held_out_quantiles(cv, scales, self.keys_, cfg, self.classes_)
+        self.series_offsets_, self.class_offsets_ = quantile_offsets(cv, scales, self.keys_, cfg)
+        self.cv_ = held_out_quantiles(cv, scales, self.keys_, cfg)
 
     def _booster(self) -> Any:
         """The recursive LightGBM's booster: fitted here, or loaded from its file."""
@@ -350,10 +350,25 @@ class DemandForecaster(BaseEstimator):
         """Per row of model forecasts: the class, the selected combination, the keys and the
         quantiles; series without a sale forecast as zero."""
         fc["demand_class"] = fc["unique_id"].map(cls_of).fillna(NO_DEMAND).to_numpy()
-        for m in needed:  # a model that could not run for a series: the mean of the others
+        for m in needed:
             if m not in fc.columns:
                 fc[m] = np.nan
-        fc["forecast"] = np.clip(combine(fc, self.selection_), 0.0, None)
+        # a selected model without a forecast for a series (too short for it): the mean of
+        # the class's other selected models, else of every model that ran; counted, said
+        classes = fc["demand_class"].to_numpy()
+        ids = fc["unique_id"].to_numpy()
+        counts: dict[str, int] = {}
+        for m in needed:
+            using = [c for c, sel in self.selection_.items() if m in sel]
+            missing = np.isin(classes, using) & fc[m].isna().to_numpy() & (classes != NO_DEMAND)
+            if missing.any():
+                counts[m] = int(np.unique(ids[missing]).size)
+        point = combine(fc, self.selection_)
+        lost = np.isnan(point)
+        if lost.any():
+            point[lost] = fc.loc[lost, needed].mean(axis=1).to_numpy()
+        fc["forecast"] = np.clip(np.nan_to_num(point, nan=0.0), 0.0, None)
+        _warn_fallbacks(counts, "forecast")
         out = fc.merge(keys, on="unique_id", how="left")
         out = apply_offsets(
             out, _series_level(panel), self.series_offsets_, self.class_offsets_, self.config
@@ -366,3 +381,15 @@ class DemandForecaster(BaseEstimator):
     def _check_fitted(self) -> None:
         if not hasattr(self, "selection_"):
             raise ForecastingError("call fit() (or DemandForecaster.load) before predict()")
+
+
+def _warn_fallbacks(counts: dict[str, int], where: str) -> None:
+    """One `FallbackWarning` naming each model that needed a stand-in and for how many
+    series."""
+    if counts:
+        said = ", ".join(f"{m} on {n} series" for m, n in sorted(counts.items()))
+        warnings.warn(
+            f"{where}: the other models' mean stood in for {said}",
+            FallbackWarning,
+            stacklevel=3,
+        )

@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecasting.demand.boosting import feature_columns, lgb_frame, make_mlf, training_rows, warmup
+from forecasting.demand.boosting import (
+    feature_columns,
+    held_exog,
+    lgb_frame,
+    make_mlf,
+    training_rows,
+    warmup,
+)
 from forecasting.demand.candidates import LGB, quiet
 from forecasting.demand.config import DemandConfig
 from forecasting.demand.panel import latest
@@ -81,8 +88,9 @@ def predict_horizon_booster(
     ahead = last.iloc[np.repeat(np.arange(len(last)), step)].assign(
         ds=np.tile(dates.to_numpy(), len(last)), y=0.0
     )
-    if "promo" in ahead.columns:
-        ahead["promo"] = np.float32(0.0)
+    held = held_exog(recent, exog).reindex(ahead["unique_id"].to_numpy())
+    for col in exog:
+        ahead[col] = held[col].to_numpy()
     frame = pd.concat([recent, ahead], ignore_index=True)
     frame = frame.iloc[np.argsort(frame["unique_id"].to_numpy(), kind="stable")]
     mlf = make_mlf(cfg)

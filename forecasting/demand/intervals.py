@@ -31,14 +31,11 @@ def empty_offsets(cfg: DemandConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def quantile_offsets(
-    cv: pd.DataFrame,
-    scales: pd.DataFrame,
-    keys: pd.DataFrame,
-    cfg: DemandConfig,
-    classes: pd.DataFrame,
+    cv: pd.DataFrame, scales: pd.DataFrame, keys: pd.DataFrame, cfg: DemandConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per series, per class relative) quantile offsets, added to the point forecast,
-    from the residuals of the backtest's ``forecast`` column."""
+    from the residuals of the backtest's ``forecast`` column (pooled by each row's
+    ``demand_class``)."""
     resid = pd.DataFrame({"unique_id": cv["unique_id"], "e": cv["y"] - cv["forecast"]})
     names = list(cfg.quantiles)
     counts = resid.groupby("unique_id").size()
@@ -47,9 +44,8 @@ def quantile_offsets(
     own = _group_quantiles(mine["e"], mine["unique_id"], cfg.quantiles)
     own = own.merge(keys, left_index=True, right_on="unique_id")[[*KEYS, *names]]
     level = scales["level"].reindex(resid["unique_id"]).to_numpy()
-    cls_of = classes.set_index("unique_id")["demand_class"]
     pooled = _group_quantiles(
-        resid["e"] / level, resid["unique_id"].map(cls_of).rename("demand_class"), cfg.quantiles
+        resid["e"] / level, cv["demand_class"].rename("demand_class"), cfg.quantiles
     ).reset_index()
     return own.reset_index(drop=True), pooled
 
@@ -101,11 +97,7 @@ def apply_offsets(
 
 
 def held_out_quantiles(
-    cv: pd.DataFrame,
-    scales: pd.DataFrame,
-    keys: pd.DataFrame,
-    cfg: DemandConfig,
-    classes: pd.DataFrame,
+    cv: pd.DataFrame, scales: pd.DataFrame, keys: pd.DataFrame, cfg: DemandConfig
 ) -> pd.DataFrame:
     """Quantiles on each backtest window from offsets learned on the other windows, so the
     backtest's pinball loss and coverage are out of sample (in-sample with one window)."""
@@ -115,6 +107,6 @@ def held_out_quantiles(
     for cutoff in cutoffs:
         rows = cv["cutoff"] == cutoff
         learn = cv[~rows] if len(cutoffs) > 1 else cv
-        own, pooled = quantile_offsets(learn, scales, keys, cfg, classes)
+        own, pooled = quantile_offsets(learn, scales, keys, cfg)
         parts.append(apply_offsets(cv[rows], scales["level"], own, pooled, cfg))
     return pd.concat(parts, ignore_index=True)

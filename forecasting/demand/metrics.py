@@ -65,10 +65,13 @@ def naive_scales(train: pd.DataFrame, cutoff: pd.Timestamp | None = None) -> pd.
 
 
 def _error_means(
-    df: pd.DataFrame, models: Sequence[str], quantiles: Mapping[str, Mapping[float, str]] | None
+    df: pd.DataFrame,
+    models: Sequence[str],
+    quantiles: Mapping[str, Mapping[float, str]] | None,
+    by: Sequence[str] = (ID,),
 ) -> pd.DataFrame:
-    """Per series (sorted), the mean absolute, squared and signed error of each model and
-    the mean pinball loss of each quantile column: one grouped mean over all of them."""
+    """Per group of ``by`` (sorted), the mean absolute, squared and signed error of each
+    model and the mean pinball loss of each quantile column: one grouped mean over all."""
     y = df["y"].to_numpy(dtype="float64")
     cols: dict[str, np.ndarray] = {}
     for m in models:
@@ -78,7 +81,8 @@ def _error_means(
         for q, col in qs.items():
             delta = y - df[col].to_numpy(dtype="float64")
             cols[f"{model}\0pin{q}"] = np.maximum(q * delta, (q - 1) * delta)
-    return pd.DataFrame(cols).groupby(df[ID].to_numpy(), sort=True).mean()
+    keys = [df[k].to_numpy() for k in by]
+    return pd.DataFrame(cols).groupby(keys if len(keys) > 1 else keys[0], sort=True).mean()
 
 
 def series_metrics(
@@ -126,19 +130,21 @@ def series_metrics(
 def per_series_scores(
     cv: pd.DataFrame, candidates: list[str], scales: pd.DataFrame, metric: str
 ) -> pd.DataFrame:
-    """Per series (rows) and candidate (columns): RMSSE or MASE over all backtest windows,
-    plus the series' ``demand_class``: what the per-class selection averages. Unlike
-    `series_metrics`, a constant series keeps its floored scale (a large score), as the
-    selection has always ranked it."""
-    means = _error_means(cv, candidates, None)
+    """Per series and demand class (rows: a series in the class it had at its windows'
+    origins) and candidate (columns): RMSSE or MASE over those windows, plus the row's
+    ``demand_class``: what the per-class selection averages. Unlike `series_metrics`, a
+    constant series keeps its floored scale (a large score), as the selection has always
+    ranked it."""
+    means = _error_means(cv, candidates, None, by=(ID, "demand_class"))
+    ids = means.index.get_level_values(0)
     if metric == "mase":
-        div = scales["mase_scale"].reindex(means.index).to_numpy()
+        div = scales["mase_scale"].reindex(ids).to_numpy()
         score = pd.DataFrame({c: means[f"{c}\0ae"].to_numpy() / div for c in candidates})
     else:
-        div = scales["rmsse_scale"].reindex(means.index).to_numpy()
+        div = scales["rmsse_scale"].reindex(ids).to_numpy()
         score = pd.DataFrame({c: np.sqrt(means[f"{c}\0se"].to_numpy() / div) for c in candidates})
     score.index = means.index
-    score["demand_class"] = cv.groupby(ID)["demand_class"].first()
+    score["demand_class"] = means.index.get_level_values(1).to_numpy()
     return score
 
 

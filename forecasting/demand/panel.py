@@ -25,7 +25,8 @@ def prepare_panel(
     """Sales contract -> (panel, keys, end).
 
     panel: ``unique_id`` (int), ``ds`` (period start), ``y``, ``sku`` and ``channel``
-    (categories) and the exogenous ``price_ratio`` / ``promo`` when the sales have them;
+    (categories) and the exogenous ``price_ratio`` (`_price_ratio`) / ``promo`` when the
+    sales have them;
     from each series' first sale to the last period of the data, gaps as zeros. keys:
     ``unique_id, sku_id, channel`` for every series, those without a sale included. end:
     the data's last period.
@@ -100,7 +101,7 @@ def prepare_panel(
         df["y"] = df["y"].fillna(0.0)
         df = df.sort_values(["unique_id", "ds"]).reset_index(drop=True)
     if has_price:
-        _price_ratio(df, len(pairs))
+        _price_ratio(df)
     if has_promo:
         df["promo"] = df["promo"].fillna(0.0).astype("float32")
     ids = df["unique_id"].to_numpy()
@@ -113,9 +114,12 @@ def prepare_panel(
     return df, keys, end
 
 
-def _price_ratio(df: pd.DataFrame, n_series: int) -> None:
-    """Replace ``price`` by ``price_ratio``, the price relative to the series' mean price
-    (gaps: the last known price, else the next one), in place: no copy of the panel."""
+def _price_ratio(df: pd.DataFrame) -> None:
+    """Replace ``price`` by ``price_ratio``: the price relative to the series' mean price over
+    its periods so far (an expanding mean; gaps take the last known price, the periods before
+    the first known price take that one). No period's ratio reads a later period, so a
+    backtest at any origin sees the values serving would have seen. In place: no copy of
+    the panel."""
     price = df["price"].to_numpy(dtype="float64")
     if np.isnan(price).any():
         grouped = df.groupby("unique_id", sort=False)["price"]
@@ -123,11 +127,16 @@ def _price_ratio(df: pd.DataFrame, n_series: int) -> None:
         del grouped
     ids = df["unique_id"].to_numpy()
     known = ~np.isnan(price)
+    # running sums restarted at each series' first row (the panel is sorted by series)
+    starts = np.r_[0, np.flatnonzero(ids[1:] != ids[:-1]) + 1]
+    first = np.repeat(starts, np.diff(np.r_[starts, len(ids)]))
+    csum = np.cumsum(np.where(known, price, 0.0))
+    ccount = np.cumsum(known)
+    before = first > 0
+    sums = csum - np.where(before, csum[first - 1], 0.0)
+    counts = ccount - np.where(before, ccount[first - 1], 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_price = np.bincount(ids[known], price[known], n_series) / np.bincount(
-            ids[known], minlength=n_series
-        )
-        ratio = price / mean_price[ids]
+        ratio = price / (sums / counts)
     df["price_ratio"] = np.nan_to_num(ratio, nan=1.0, posinf=1.0).astype("float32")
     del df["price"]
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from forecasting.configs import config_from_json, config_to_json
 from forecasting.demand.config import DemandConfig
+from forecasting.periods import read_training_period, training_period
 
 if TYPE_CHECKING:
     from forecasting.demand.forecaster import DemandForecaster
@@ -31,6 +32,7 @@ def save(model: Any, folder: str | Path) -> Path:
         "candidates": list(model.candidates_),
         "exog": list(model.exog_),
         "statics": list(model.statics_),
+        "data": training_period(model),
     }
     (out / "selection.json").write_text(json.dumps(selection, indent=2))
     model.series_offsets_.to_parquet(out / "series_quantiles.parquet", index=False)
@@ -55,6 +57,7 @@ def load(model: DemandForecaster, folder: str | Path) -> DemandForecaster:
     model.candidates_ = list(selection["candidates"])
     model.exog_ = list(selection["exog"])
     model.statics_ = list(selection["statics"])
+    model.data_start_, model.data_end_ = read_training_period(selection.get("data"))
     model.series_offsets_ = pd.read_parquet(src / "series_quantiles.parquet")
     model.class_offsets_ = pd.read_parquet(src / "class_quantiles.parquet")
     booster_file = src / "lightgbm.txt"

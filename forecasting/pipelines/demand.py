@@ -14,6 +14,7 @@ from forecasting.demand.config import DemandConfig
 from forecasting.demand.forecaster import DemandForecaster
 from forecasting.demand.plots import adi_cv2_scatter, forecast_vs_actual
 from forecasting.demand.report import backtest_report, forecast_columns
+from forecasting.pipelines.common import record_training_period
 from forecasting.serving import log_demand_model, sales_input_example
 
 
@@ -79,6 +80,7 @@ def train_demand(
             example = sales_input_example(sales, periods=max(3 * cfg.season, 30))
             info = log_demand_model(model, example, registered_name)
             result.model_version = str(info.registered_model_version)
+        record_training_period(model, registered_name, result.model_version, tracking_uri)
         result.run_id = run.info.run_id
     return result
 
@@ -86,6 +88,8 @@ def train_demand(
 def _metrics(summary: pd.DataFrame, model: DemandForecaster) -> dict[str, float]:
     out: dict[str, float] = {f"seconds_{k}": v for k, v in model.timings_.items()}
     out["seconds_fit"] = model.fit_seconds_
+    for name, n in model.fallbacks_.items():  # series a model could not forecast in the backtest
+        out[f"backtest_fallback_series_{name}".replace("+", "_plus_")] = float(n)
     if summary.empty:
         return out
     for _, row in summary.iterrows():

@@ -2,10 +2,11 @@
 
 Generate an omnichannel world, write it in the contracts and read it back through the
 loaders; train the demand forecaster and the repurchase-propensity model (a tracked run and
-a registered model each); build, register and promote the elastic-SKU predictor; score the
-data with `models:/elastic-sku-predictor@champion` into a decisions file; compare the
-decisions with the generator's truth; replay the held-out weeks under the champion's
-decisions and under an all-unified baseline (`forecasting simulate`); log a summary run.
+a registered model each); build and register the elastic-SKU predictor, promoted through
+the gate (the first build on a store becomes ``champion``); score the data with the
+registered version into a decisions file; compare the decisions with the generator's
+truth; replay the held-out weeks under its decisions and under an all-unified baseline
+(`forecasting simulate`); log a summary run.
 
 The generator runs ``n_days`` of history plus ``horizon`` held-out days after the inventory
 snapshot: training sees the history only, the simulation replays the held-out days.
@@ -110,7 +111,7 @@ def run_demo(config: DemoConfig | None = None, tracking_uri: str | None = None) 
         "holdout_days": cfg.horizon,
     }
     stages = _train_and_score(cfg, history, data.truth, out, tracking_uri)
-    stages.update(_simulate(cfg, loaded, tracking_uri))
+    stages.update(_simulate(cfg, loaded, stages["predictor_version"], tracking_uri))
     summary.update(stages)
     with tracking.start_run("demo", "demo", tracking_uri=tracking_uri) as run:
         tracking.log_config(cfg, "demo")
@@ -180,8 +181,9 @@ def _train_and_score(
     )
     seconds_build = time.perf_counter() - t
     t = time.perf_counter()
-    champion = load_pyfunc(f"models:/{tracking.PREDICTOR_MODEL}@{tracking.SERVING_ALIAS}")
-    decisions = champion.predict(with_stock(sales, loaded["inventory"]))
+    # the demo's own version, promoted or not (a champion from other data stays champion)
+    registered = load_pyfunc(f"models:/{tracking.PREDICTOR_MODEL}/{built.model_version}")
+    decisions = registered.predict(with_stock(sales, loaded["inventory"]))
     write_table(decisions, out / "decisions.csv")
     seconds_score = time.perf_counter() - t
     got = decisions.merge(truth, on="sku_id", suffixes=("", "_truth"))
@@ -215,11 +217,13 @@ def _train_and_score(
     }
 
 
-def _simulate(cfg: DemoConfig, loaded: dict[str, Any], tracking_uri: str | None) -> dict[str, Any]:
-    """Replay the held-out days under the champion and under all-unified."""
+def _simulate(
+    cfg: DemoConfig, loaded: dict[str, Any], version: str, tracking_uri: str | None
+) -> dict[str, Any]:
+    """Replay the held-out days under the demo's predictor and under all-unified."""
     t = time.perf_counter()
     result, run_id = run_simulation(
-        f"models:/{tracking.PREDICTOR_MODEL}@{tracking.SERVING_ALIAS}",
+        f"models:/{tracking.PREDICTOR_MODEL}/{version}",
         loaded["sales"],
         loaded["inventory"],
         cfg.horizon,

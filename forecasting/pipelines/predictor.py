@@ -1,9 +1,10 @@
-"""`build_predictor`: fit the elastic-SKU predictor, log and register it, and promote it
-through the gate."""
+"""`build_predictor`: fit the elastic-SKU predictor, judge it against the champion on days
+neither learned from, log and register it, and promote it through the gate."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import pandas as pd
 
@@ -12,8 +13,18 @@ from forecasting.data.aggregate import transactions_to_sales
 from forecasting.data.contracts import SALES, TRANSACTIONS, validate
 from forecasting.demand.forecaster import DemandForecaster
 from forecasting.demand.report import backtest_report, overall
-from forecasting.predictor import ElasticSkuPredictor, PredictorConfig, chosen_cost, gate_verdict
-from forecasting.serving import load_pyfunc, log_predictor_model, sales_input_example
+from forecasting.periods import PANDAS_FREQ, period_start
+from forecasting.pipelines.common import record_training_period
+from forecasting.predictor import (
+    ElasticSkuPredictor,
+    Judgement,
+    PredictorConfig,
+    chosen_cost,
+    feed_mismatch,
+    gate_verdict,
+    judge,
+)
+from forecasting.serving import load_predictor, log_predictor_model, sales_input_example
 
 
 @dataclass
@@ -25,6 +36,27 @@ class BuildResult:
     run_id: str | None = None
     model_version: str | None = None
     promoted: bool = False
+
+
+@dataclass
+class GateOutcome:
+    """The gate's figures and verdict (`compare_with_champion`)."""
+
+    verdict: str
+    challenger: Judgement | None = None
+    champion: Judgement | None = None
+    period: str | None = None  # the held-out periods judged on, "first..last"
+
+    def tags(self) -> dict[str, str]:
+        out = {"gate_verdict": self.verdict}
+        if self.period:
+            out["gate_period"] = self.period
+        for who, j in (("challenger", self.challenger), ("champion", self.champion)):
+            if j is not None:
+                out[f"gate_rmsse_{who}"] = f"{j.rmsse:.6g}"
+                out[f"gate_cost_{who}"] = f"{j.cost:.6g}"
+                out[f"gate_fill_rate_{who}"] = f"{j.fill_rate:.6g}"
+        return out
 
 
 def build_predictor(
@@ -39,13 +71,12 @@ def build_predictor(
     alias: str | None = None,
     tolerance: float = 0.0,
     forecaster: DemandForecaster | None = None,
+    force: bool = False,
 ) -> BuildResult:
-    """Fit, log and register the predictor; move ``alias`` to it only through the gate.
-
-    The gate (`gate_verdict`): no champion yet, or on the same sales the new version's total
-    expected cost and its demand backtest RMSSE are no worse (within ``tolerance``) than the
-    champion's. The figures and the verdict are tagged on the new version.
-    """
+    """Fit, log and register the predictor; move ``alias`` to it only through the gate
+    (`compare_with_champion`), or with ``force``. The version registered is fitted on all
+    the data (``forecaster``: an already fitted demand forecaster for it); the gate's
+    figures, periods and verdict are tags on it."""
     name = name or tracking.PREDICTOR_MODEL
     alias = alias or tracking.SERVING_ALIAS
     cfg = config or PredictorConfig()
@@ -55,6 +86,10 @@ def build_predictor(
     sales = validate(sales, SALES, "<sales>")
     if forecaster is not None:
         cfg = replace(cfg, demand=forecaster.config)
+    gate = compare_with_champion(tx, sales, skus, cfg, name, alias, tolerance, tracking_uri)
+    verdict = gate.verdict
+    if force and not verdict.startswith("pass"):
+        verdict = f"forced: {verdict}"
     predictor = ElasticSkuPredictor(cfg).fit(tx, sales, skus, forecaster=forecaster)
     decisions = predictor.predict(sales, inventory)
     final = overall(backtest_report(predictor.demand_, sales)[1])
@@ -64,28 +99,83 @@ def build_predictor(
         "share_tiered": float((decisions["stocking"] == "tiered").mean()),
         "share_slow_movers": float(decisions["slow_mover"].mean()),
     }
-    champion = tracking.alias_version(name, alias, tracking_uri)
-    champion_cost = champion_rmsse = None
-    if champion is not None:
-        old = load_pyfunc(f"models:/{name}@{alias}")
-        champion_cost = chosen_cost(old.predict(sales))
-        tags = tracking.version_tags(name, champion, tracking_uri)
-        champion_rmsse = float(tags.get("backtest_rmsse", "inf"))
-    verdict = gate_verdict(figures, champion, champion_cost, champion_rmsse, tolerance)
+    for who, j in (("challenger", gate.challenger), ("champion", gate.champion)):
+        if j is not None:
+            figures[f"gate_rmsse_{who}"], figures[f"gate_cost_{who}"] = j.rmsse, j.cost
     result = BuildResult(predictor, decisions, figures, verdict)
     with tracking.start_run("predictor", "build-predictor", tracking_uri=tracking_uri) as run:
         tracking.log_config(cfg.policy, "policy")
         tracking.log_config(cfg.demand, "demand")
         tracking.log_metrics(figures)
+        tracking.set_tags({**gate.tags(), "gate_verdict": verdict})
         tracking.log_table(decisions, "decisions.parquet")
         example = sales_input_example(sales, periods=60)
         info = log_predictor_model(predictor, example, name)
         version = str(info.registered_model_version)
         tags = {key: f"{value:.6g}" for key, value in figures.items()}
-        tracking.set_version_tags(name, version, {**tags, "validation": verdict}, tracking_uri)
+        tags.update({**gate.tags(), "validation": verdict})
+        tracking.set_version_tags(name, version, tags, tracking_uri)
         result.model_version = version
+        record_training_period(predictor, name, version, tracking_uri)
         result.run_id = run.info.run_id
-        if verdict.startswith("pass"):
+        if verdict.startswith(("pass", "forced")):
             tracking.set_alias(name, alias, version, tracking_uri)
             result.promoted = True
     return result
+
+
+def compare_with_champion(
+    tx: pd.DataFrame,
+    sales: pd.DataFrame,
+    skus: pd.DataFrame | None,
+    cfg: PredictorConfig,
+    name: str,
+    alias: str,
+    tolerance: float,
+    tracking_uri: str | None,
+) -> GateOutcome:
+    """The gate on unseen outcomes. The last ``cfg.demand.horizon`` periods of ``sales``
+    are held out, less any the champion was trained on; a challenger of the same config is
+    fitted on the days before them; both are judged (`judge`) on the SKUs both know.
+    No common SKU, or no held-out period the champion has not seen: not compared."""
+    version = tracking.alias_version(name, alias, tracking_uri)
+    if version is None:
+        return GateOutcome(gate_verdict(None, None, None))
+    champion = load_predictor(f"models:/{name}@{alias}")
+    freq = cfg.demand.freq
+    starts = period_start(sales["ds"], freq)
+    grid = pd.date_range(starts.min(), starts.max(), freq=PANDAS_FREQ[freq])
+    held = grid[-cfg.demand.horizon :] if len(grid) > cfg.demand.horizon else grid[:0]
+    seen = getattr(champion, "data_end_", None)
+    if seen is not None:
+        held = held[held > pd.Timestamp(seen)]
+    known = set(champion.sku_facts_["sku_id"].astype(str))
+    common = sorted(known & set(sales["sku_id"].astype(str)))
+    why = None
+    if not common:
+        why = (
+            f"the champion knows none of these {sales['sku_id'].nunique()} SKUs (a model of "
+            "another world?); --force to promote anyway"
+        )
+    elif len(held) == 0:
+        through = "all" if seen is None else str(pd.Timestamp(seen).date())
+        why = (
+            f"the champion was trained through {through}, which covers the held-out "
+            "periods: nothing unseen to judge both on; give sales that run past that day, "
+            "or --force"
+        )
+    why = why or feed_mismatch(champion, sales, common)
+    if why is not None:
+        return GateOutcome(gate_verdict(None, None, version, tolerance, why))
+    cut = held[0]
+    mine = sales[sales["sku_id"].astype(str).isin(common)]
+    before = mine[starts[mine.index] < cut]
+    challenger = ElasticSkuPredictor(cfg).fit(tx[tx["ts"] < cut], before, _only(skus, common))
+    a = judge(challenger, mine, len(held))
+    b = judge(champion, mine, len(held))
+    period = f"{cut.date()}..{held[-1].date()}"
+    return GateOutcome(gate_verdict(a, b, version, tolerance), a, b, period)
+
+
+def _only(skus: Any, ids: list[str]) -> Any:
+    return None if skus is None else skus[skus["sku_id"].astype(str).isin(ids)]

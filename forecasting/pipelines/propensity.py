@@ -8,6 +8,7 @@ import pandas as pd
 
 from forecasting import tracking
 from forecasting.data.contracts import TRANSACTIONS, validate
+from forecasting.pipelines.common import record_training_period
 from forecasting.propensity.metrics import calibration_table, holdout_metrics
 from forecasting.propensity.model import PropensityConfig, PropensityModel
 from forecasting.propensity.plots import calibration_plot, importance_plot
@@ -88,5 +89,6 @@ def train_propensity(
             example = tx[tx["customer_id"].isin(tx["customer_id"].drop_duplicates().head(3))]
             info = log_propensity_model(model, example.head(50), registered_name)
             result.model_version = str(info.registered_model_version)
+        record_training_period(model, registered_name, result.model_version, tracking_uri)
         result.run_id = run.info.run_id
     return result

@@ -19,6 +19,7 @@ def run_simulation(
     *,
     tracking_uri: str | None = None,
     run_name: str = "simulate",
+    allow_in_sample: bool = False,
 ) -> tuple[SimulationResult, str]:
     """`simulate_predictor` for a predictor or a model URI, logged to the simulation
     experiment (config, metrics per policy, per-SKU table, plots). Returns (result, run id)."""
@@ -28,9 +29,19 @@ def run_simulation(
         source = model
     else:
         predictor, source = model, "in memory"
-    result, decisions = simulate_predictor(predictor, sales, inventory, holdout)
+    result, decisions = simulate_predictor(
+        predictor, sales, inventory, holdout, allow_in_sample=allow_in_sample
+    )
+    period = predictor.data_end_
     with tracking.start_run("simulation", run_name, tracking_uri=tracking_uri) as run:
-        tracking.set_tags({"model": source})
+        tracking.set_tags(
+            {
+                "model": source,
+                "first_held_out": str(result.first_held_out),
+                "model_data_end": "unknown" if period is None else str(period.date()),
+                "in_sample": str(result.in_sample).lower(),
+            }
+        )
         tracking.log_config(predictor.config.policy, "policy")
         tracking.log_params(
             {

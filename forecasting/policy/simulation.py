@@ -74,6 +74,8 @@ class SimulationResult:
     per_sku: pd.DataFrame
     daily: pd.DataFrame
     period_days: float
+    first_held_out: str | None = None  # the first replayed period (ISO date)
+    in_sample: bool = False  # the replayed periods overlap the model's training data
 
     def improvement(self) -> dict[str, float]:
         """Predictor vs baseline: relative change of turnover days, fill-rate difference,

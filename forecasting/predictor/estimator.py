@@ -17,6 +17,7 @@ from forecasting.data.aggregate import transactions_to_sales
 from forecasting.data.contracts import INVENTORY, SALES, SKUS, TRANSACTIONS, validate
 from forecasting.demand.forecaster import DemandForecaster
 from forecasting.errors import ForecastingError
+from forecasting.periods import read_training_period, training_period
 from forecasting.policy.config import PolicyConfig
 from forecasting.policy.decide import OUTPUT_COLUMNS, plan
 from forecasting.predictor.config import PredictorConfig
@@ -46,6 +47,8 @@ class ElasticSkuPredictor(BaseEstimator):
             sales = transactions_to_sales(tx, cfg.demand.freq, validated=True)
         else:
             sales = validate(sales, SALES, "<sales>")
+        days = pd.concat([sales["ds"], tx["ts"].dt.normalize()])
+        self.data_start_, self.data_end_ = days.min(), days.max()
         demand = forecaster if forecaster is not None else DemandForecaster(cfg.demand).fit(sales)
         used = {m for models in demand.selection_.values() for m in models}
         if used & set(cfg.scoring_exclude):
@@ -70,7 +73,9 @@ class ElasticSkuPredictor(BaseEstimator):
         facts["unit_cost"] = facts["unit_cost"].fillna(
             facts["unit_price"] * cfg.cost_share_of_price
         )
-        self.sku_facts_ = facts[["sku_id", "unit_cost", "repurchase_rate"]]
+        recent = recent_daily_units(sales, self.data_end_)
+        facts = facts.merge(recent.reset_index(), on="sku_id", how="left").fillna({RECENT: 0.0})
+        self.sku_facts_ = facts[["sku_id", "unit_cost", "repurchase_rate", RECENT]]
         return self
 
     def predict(
@@ -113,6 +118,7 @@ class ElasticSkuPredictor(BaseEstimator):
         policy = self.config.policy.with_(**changes)
         other = ElasticSkuPredictor(replace(self.config, policy=policy))
         other.demand_, other.sku_facts_ = self.demand_, self.sku_facts_
+        other.data_start_, other.data_end_ = self.data_start_, self.data_end_
         return other
 
     def save(self, folder: str | Path) -> Path:
@@ -122,6 +128,7 @@ class ElasticSkuPredictor(BaseEstimator):
         self.sku_facts_.to_parquet(out / "sku_facts.parquet", index=False)
         state = config_to_dict(self.config)
         del state["demand"]  # saved with the forecaster
+        state["data"] = training_period(self)
         (out / "predictor.json").write_text(json.dumps(state, indent=2))
         return out
 
@@ -129,6 +136,7 @@ class ElasticSkuPredictor(BaseEstimator):
     def load(cls, folder: str | Path) -> ElasticSkuPredictor:
         src = Path(folder)
         state = json.loads((src / "predictor.json").read_text())
+        data = state.pop("data", None)
         demand = DemandForecaster.load(src / "demand")
         state["policy"] = config_from_dict(PolicyConfig, state["policy"])
         state.setdefault("direct_horizon", False)  # saved before the direct horizon model
@@ -136,7 +144,22 @@ class ElasticSkuPredictor(BaseEstimator):
         self = cls(cfg)
         self.demand_ = demand
         self.sku_facts_ = pd.read_parquet(src / "sku_facts.parquet")
+        self.data_start_, self.data_end_ = read_training_period(data)
         return self
+
+
+#: Days before a model's last training day whose units it remembers per SKU (an aggregate,
+#: not the data): the gate checks a new feed against them.
+RECENT_DAYS = 56
+RECENT = "recent_daily_units"
+
+
+def recent_daily_units(sales: pd.DataFrame, end: pd.Timestamp) -> pd.Series:
+    """Per SKU (all channels), units per day over the `RECENT_DAYS` days up to ``end``."""
+    start = pd.Timestamp(end) - pd.Timedelta(days=RECENT_DAYS - 1)
+    rows = sales[(sales["ds"] >= start) & (sales["ds"] <= end)]
+    units = rows.groupby(rows["sku_id"].astype(str), observed=True)["y"].sum() / RECENT_DAYS
+    return units.rename(RECENT).rename_axis("sku_id")
 
 
 def _unit_price(tx: pd.DataFrame, sales: pd.DataFrame) -> pd.Series:

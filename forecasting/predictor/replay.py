@@ -40,17 +40,30 @@ def simulate_predictor(
     sales: pd.DataFrame,
     inventory: pd.DataFrame | None = None,
     holdout: int | None = None,
+    *,
+    allow_in_sample: bool = False,
 ) -> tuple[SimulationResult, pd.DataFrame]:
     """Decide on the history, replay the last ``holdout`` periods (default: the horizon).
 
-    The stock at the start is the latest ``inventory`` snapshot dated before the held-out
-    periods (an undated snapshot is taken as that stock); no inventory: each policy starts
-    at its own order-up-to levels. Returns (`SimulationResult`, decisions).
+    The held-out periods must come after the predictor's last training day: a replay of
+    days it learned from flatters it. ``allow_in_sample=True`` replays them anyway (the
+    caller says so). The stock at the start is the latest ``inventory`` snapshot dated
+    before the held-out periods (an undated snapshot is taken as that stock); no inventory:
+    each policy starts at its own order-up-to levels. Returns (`SimulationResult`,
+    decisions).
     """
     cfg = predictor.config
     sales = validate(sales, SALES, "<sales>")
     periods = holdout or cfg.demand.horizon
     history, future, cut = split_holdout(sales, cfg.demand.freq, periods)
+    if in_sample(predictor, cut) and not allow_in_sample:
+        end = pd.Timestamp(predictor.data_end_).date()
+        raise ForecastingError(
+            f"the first held-out period, {cut.date()}, is on or before {end}, the last day "
+            "the model was trained on: replaying days it learned from would flatter it. Give "
+            f"sales that run past {end} and a --holdout within those days, or "
+            "--allow-in-sample to replay them anyway"
+        )
     stock = None
     if inventory is not None:
         inv = validate(inventory, INVENTORY, "<inventory>")
@@ -82,4 +95,12 @@ def simulate_predictor(
         prior_demand=prior,
         prior_days=prior_days,
     )
+    result.first_held_out, result.in_sample = str(cut.date()), in_sample(predictor, cut)
     return result, decisions[OUTPUT_COLUMNS]
+
+
+def in_sample(predictor: ElasticSkuPredictor, first_held_out: pd.Timestamp) -> bool:
+    """Whether held-out periods from ``first_held_out`` on overlap the predictor's training
+    data (False when the model does not record its training period)."""
+    end = getattr(predictor, "data_end_", None)
+    return end is not None and pd.Timestamp(first_held_out) <= pd.Timestamp(end)

@@ -25,7 +25,8 @@ from sklearn.base import BaseEstimator
 
 from forecasting.configs import config_from_dict, config_to_dict
 from forecasting.data.contracts import TRANSACTIONS, validated
-from forecasting.errors import ForecastingError, ShortHistoryWarning
+from forecasting.errors import ForecastingError, LabelOverlapWarning, ShortHistoryWarning
+from forecasting.periods import read_training_period, training_period
 from forecasting.propensity.bgnbd import BGNBD, BGNBDParams, rfm_summary
 from forecasting.propensity.features import customer_features, history_end, repurchase_labels
 
@@ -48,7 +49,9 @@ class PropensityConfig:
     num_leaves: int = 7
     min_child_samples: int = 100
     early_stopping_rounds: int = 50
-    holdout_split: tuple[float, float, float] = (0.4, 0.3, 0.3)  # early stop, calibrate, evaluate
+    # shares of the held-out customers: early stopping, calibration, the choice among model,
+    # BG/NBD and blend, and the report (metrics on customers nothing was chosen on)
+    holdout_split: tuple[float, ...] = (0.3, 0.25, 0.2, 0.25)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -56,6 +59,14 @@ class PropensityConfig:
             raise ValueError("horizon_days must be >= 1")
         if self.n_train_cutoffs < 1:
             raise ValueError("n_train_cutoffs must be >= 1")
+        if self.cutoff_step_days is not None and self.cutoff_step_days < 1:
+            raise ValueError("cutoff_step_days must be >= 1")
+        split = self.holdout_split
+        if len(split) != 4 or min(split) <= 0 or abs(sum(split) - 1) > 1e-9:
+            raise ValueError(
+                "holdout_split is four positive shares summing to 1: early stopping, "
+                "calibration, strategy choice, report"
+            )
 
     @property
     def step(self) -> int:
@@ -68,9 +79,30 @@ class PropensityConfig:
 DEFAULT_CONFIG = PropensityConfig()
 
 
+def train_cutoffs(latest: pd.Timestamp, cfg: PropensityConfig) -> list[pd.Timestamp]:
+    """The training cutoffs before the held-out one (``latest``), newest first: the first a
+    whole horizon before it, so no training label window reaches into the held-out window,
+    then ``cfg.step`` days apart. A step shorter than the horizon makes the training label
+    windows overlap each other, which a `LabelOverlapWarning` says."""
+    if cfg.step < cfg.horizon_days:
+        warnings.warn(
+            f"cutoff_step_days {cfg.step} < horizon_days {cfg.horizon_days}: the training "
+            "cutoffs' label windows overlap each other; the first training cutoff is kept "
+            f"{cfg.horizon_days} days before the held-out one, so none reaches its window",
+            LabelOverlapWarning,
+            stacklevel=4,
+        )
+    first = latest - pd.Timedelta(days=max(cfg.step, cfg.horizon_days))
+    return [first - pd.Timedelta(days=cfg.step * k) for k in range(cfg.n_train_cutoffs)]
+
+
 class PropensityModel(BaseEstimator):
     """Repurchase propensity per customer at a cutoff (scikit-learn's estimator contract:
     the configuration is the one parameter, learned state ends in ``_``)."""
+
+    # fitted: the first and last day of the training data (None: not recorded)
+    data_start_: pd.Timestamp | None
+    data_end_: pd.Timestamp | None
 
     def __init__(self, config: PropensityConfig = DEFAULT_CONFIG) -> None:
         self.config = config
@@ -89,6 +121,8 @@ class PropensityModel(BaseEstimator):
         cutoff = pd.Timestamp(cutoff).normalize()
         if tx["ts"].min() >= history_end(cutoff):
             raise ForecastingError(f"no transaction on or before the cutoff {cutoff.date()}")
+        self.data_start_ = tx["ts"].min().normalize()
+        self.data_end_ = cutoff  # nothing after the cutoff day is read
         self._fit(tx, cutoff)
         return self
 
@@ -109,7 +143,7 @@ class PropensityModel(BaseEstimator):
         latest = cutoff - pd.Timedelta(
             days=cfg.horizon_days
         )  # last cutoff with a full label window
-        cutoffs = [latest - pd.Timedelta(days=cfg.step * k) for k in range(cfg.n_train_cutoffs + 1)]
+        cutoffs = [latest, *train_cutoffs(latest, cfg)]
         cutoffs = [c for c in cutoffs if c >= start + pd.Timedelta(days=cfg.min_history_days)]
         self.cutoff_ = cutoff
         self.train_cutoffs_ = [str(c.date()) for c in cutoffs[1:]]
@@ -129,8 +163,8 @@ class PropensityModel(BaseEstimator):
             self.season_shift_ = 0.0
             return
         rng = np.random.default_rng(cfg.seed)
-        part = rng.choice(3, size=len(holdout), p=list(cfg.holdout_split))
-        stop, calib, evaluate = (holdout[part == i] for i in range(3))
+        part = rng.choice(4, size=len(holdout), p=list(cfg.holdout_split))
+        stop, calib, choose, report = (holdout[part == i] for i in range(4))
         self.feature_names_ = [
             c for c in train.columns if c not in ("customer_id", "label", "cutoff")
         ]
@@ -141,7 +175,8 @@ class PropensityModel(BaseEstimator):
         self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4)
         self.calibrator_.fit(raw_calib, calib["label"].to_numpy())
         self.base_rate_holdout_ = float(holdout["label"].mean())
-        self.evaluation_ = self._choose(evaluate)
+        self.evaluation_ = self._choose(choose)
+        self.holdout_scores_ = self._scores(report)
         self.season_shift_ = self._season_shift(tx, cutoff, cutoffs[0], start)
         self.n_train_rows_ = len(train)
 
@@ -198,19 +233,29 @@ class PropensityModel(BaseEstimator):
     def _calibrated(self, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.calibrator_.predict(self._raw(frame)))
 
+    def _scores(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``customer_id, label`` and the model's, BG/NBD's and the blend's scores."""
+        model = self._calibrated(frame)
+        bgnbd = frame["bgnbd_p_any"].to_numpy()
+        return pd.DataFrame(
+            {
+                "customer_id": frame["customer_id"].to_numpy(),
+                "label": frame["label"].to_numpy(),
+                "model": model,
+                "bgnbd": bgnbd,
+                "blend": (model + bgnbd) / 2,
+            }
+        )
+
     def _choose(self, evaluate: pd.DataFrame) -> dict[str, Any]:
-        """Model, BG/NBD or their average: the lowest log loss on the held-out customers."""
+        """Model, BG/NBD or their average: the lowest log loss on the held-out customers of
+        the choice part (the reported metrics use another part, `holdout_scores_`)."""
         from sklearn.metrics import log_loss, roc_auc_score
 
-        y = evaluate["label"].to_numpy()
-        scores = {
-            "model": self._calibrated(evaluate),
-            "bgnbd": evaluate["bgnbd_p_any"].to_numpy(),
-        }
-        scores["blend"] = (scores["model"] + scores["bgnbd"]) / 2
-        self.holdout_scores_ = pd.DataFrame(
-            {"customer_id": evaluate["customer_id"].to_numpy(), "label": y, **scores}
-        )
+        frame = self._scores(evaluate)
+        self.choice_customers_ = frame["customer_id"].to_numpy()
+        y = frame["label"].to_numpy()
+        scores = {k: frame[k].to_numpy() for k in ("model", "bgnbd", "blend")}
         losses = {
             k: float(log_loss(y, np.clip(v, 1e-6, 1 - 1e-6), labels=[0, 1]))
             for k, v in scores.items()
@@ -237,6 +282,8 @@ class PropensityModel(BaseEstimator):
         """
         year = pd.Timedelta(days=364)  # 52 weeks: same weekdays
         then_score, then_hold = cutoff - year, holdout - year
+        if then_score + pd.Timedelta(days=self.config.horizon_days) > cutoff:
+            return 0.0  # a year earlier, that label window would read past the cutoff
         if then_hold < start + pd.Timedelta(days=self.config.min_history_days):
             return 0.0
         rates = []
@@ -293,6 +340,7 @@ class PropensityModel(BaseEstimator):
             "cutoff": str(self.cutoff_.date()),
             "evaluation": self.evaluation_,
             "season_shift": getattr(self, "season_shift_", 0.0),
+            "data": training_period(self),
         }
         (out / "state.json").write_text(json.dumps(state, indent=2, default=str))
         if self.booster_ is not None:
@@ -310,12 +358,16 @@ class PropensityModel(BaseEstimator):
 
         src = Path(folder)
         state = json.loads((src / "state.json").read_text())
-        self = cls(config_from_dict(PropensityConfig, state["config"]))
+        raw = dict(state["config"])
+        if len(raw.get("holdout_split", ())) == 3:  # saved before the choice had its own part
+            raw["holdout_split"] = DEFAULT_CONFIG.holdout_split
+        self = cls(config_from_dict(PropensityConfig, raw))
         self.strategy_ = state["strategy"]
         self.feature_names_ = state["feature_names"]
         self.cutoff_ = pd.Timestamp(state["cutoff"])
         self.evaluation_ = state["evaluation"]
         self.season_shift_ = float(state["season_shift"])
+        self.data_start_, self.data_end_ = read_training_period(state.get("data"))
         self.booster_ = None
         self.calibrator_ = None
         if (src / "lightgbm.txt").exists():

@@ -12,6 +12,7 @@ import pandas as pd
 from mlflow.models import ModelSignature
 
 from forecasting.errors import ForecastingError
+from forecasting.periods import training_period
 from forecasting.predictor import ElasticSkuPredictor
 from forecasting.serving.signatures import (
     demand_signature,
@@ -106,6 +107,7 @@ def _log_saved(
             signature=signature,
             input_example=input_example,
             registered_model_name=registered_model_name,
+            metadata={f"data_{k}": v for k, v in training_period(obj).items()},
         )
 
 

@@ -1,0 +1,21 @@
+"""What every training pipeline records about the data a model learned from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from forecasting import tracking
+from forecasting.periods import training_period
+
+
+def record_training_period(
+    model: Any, name: str | None = None, version: str | None = None, uri: str | None = None
+) -> dict[str, str | None]:
+    """Tag the active run, and the registered version when given, with the first and last
+    day of ``model``'s training data (``data_start``, ``data_end``). Returns them."""
+    period = {f"data_{k}": v for k, v in training_period(model).items()}
+    tags = {k: v for k, v in period.items() if v is not None}
+    tracking.set_tags(tags)
+    if name is not None and version is not None:
+        tracking.set_version_tags(name, version, tags, uri)
+    return period

@@ -1,0 +1,84 @@
+"""The backtest sees only what serving sees: covariates of the windows' own days never reach
+the models, and its error is not kinder than the error realized on the days after."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.demand.config import DemandConfig
+from forecasting.demand.forecaster import DemandForecaster
+from forecasting.demand.metrics import naive_scales, series_metrics
+from forecasting.demand.report import backtest_report, overall
+
+CFG = DemandConfig(
+    horizon=28,
+    n_windows=3,
+    lgb_n_estimators=120,
+    local_models=("CrostonSBA", "SeasonalNaive"),
+    ensembles=False,
+)
+
+
+def promo_world(n_series: int = 24, n_days: int = 448, seed: int = 5) -> pd.DataFrame:
+    """Daily sales where promotions, on a tenth of the days at 30% off, triple demand."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2024-01-01", periods=n_days)
+    frames = []
+    for i in range(n_series):
+        promo = rng.random(n_days) < 0.1
+        y = rng.poisson(rng.uniform(2.0, 12.0) * np.where(promo, 3.0, 1.0))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "sku_id": f"{i:03d}",
+                    "channel": "store",
+                    "ds": dates,
+                    "y": y.astype(float),
+                    "price": np.where(promo, 7.0, 10.0),
+                    "promo": promo.astype(int),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def world() -> pd.DataFrame:
+    return promo_world()
+
+
+def test_a_windows_own_covariates_do_not_reach_its_backtest(world: pd.DataFrame) -> None:
+    """Serving does not know next month's promotions or prices; neither may the backtest:
+    rewriting them in the last window leaves that window's forecasts unchanged."""
+    end = world["ds"].max()
+    last = world["ds"] > end - pd.Timedelta(days=CFG.horizon)
+    rewritten = world.copy()
+    rewritten.loc[last, "promo"] = 1 - rewritten.loc[last, "promo"]
+    rewritten.loc[last, "price"] = 3.0
+    a = DemandForecaster(CFG).fit(world)
+    b = DemandForecaster(CFG).fit(rewritten)
+    assert "LightGBM" in a.cv_.columns
+    cut = a.cv_["cutoff"].max()
+    models = ["LightGBM", "CrostonSBA", "SeasonalNaive"]
+    pd.testing.assert_frame_equal(
+        a.cv_.loc[a.cv_["cutoff"] == cut, ["unique_id", "ds", *models]].reset_index(drop=True),
+        b.cv_.loc[b.cv_["cutoff"] == cut, ["unique_id", "ds", *models]].reset_index(drop=True),
+    )
+
+
+def test_backtest_error_is_not_kinder_than_the_realized_error(world: pd.DataFrame) -> None:
+    """Without a plan, serving forecasts the next 28 days blind to their promotions; the
+    backtest's RMSSE must promise no better (within 15%) than what is then realized."""
+    end = world["ds"].max()
+    history = world[world["ds"] <= end - pd.Timedelta(days=CFG.horizon)]
+    future = world[world["ds"] > end - pd.Timedelta(days=CFG.horizon)]
+    model = DemandForecaster(CFG).fit(history)
+    backtest = overall(backtest_report(model, history)[1])
+    assert backtest is not None
+    fc = model.predict(history).merge(future, on=["sku_id", "channel", "ds"])
+    fc["unique_id"] = fc["sku_id"]
+    train = history.assign(unique_id=history["sku_id"])
+    realized = series_metrics(fc, None, ["forecast"], scales=naive_scales(train))["rmsse"].mean()
+    assert backtest["rmsse"] >= 0.85 * realized, (backtest["rmsse"], realized)
