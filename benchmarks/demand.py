@@ -161,8 +161,8 @@ def _r(v: Any) -> float:
 #: The hyperparameter grid scored on the tuning windows (the first entry: the defaults).
 GRID: tuple[dict[str, Any], ...] = (
     {},
+    {"tweedie_variance_power": 1.1},
     {"lgb_num_leaves": 31},
-    {"tweedie_variance_power": 1.3},
     {"lgb_n_estimators": 300, "lgb_learning_rate": 0.08},
     {"use_lightgbm": False},
 )

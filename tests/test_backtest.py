@@ -82,3 +82,40 @@ def test_backtest_error_is_not_kinder_than_the_realized_error(world: pd.DataFram
     train = history.assign(unique_id=history["sku_id"])
     realized = series_metrics(fc, None, ["forecast"], scales=naive_scales(train))["rmsse"].mean()
     assert backtest["rmsse"] >= 0.85 * realized, (backtest["rmsse"], realized)
+
+
+def test_a_model_that_cannot_forecast_a_series_is_counted_and_said() -> None:
+    """Series too short for a model (here shorter than SeasonalNaive's week) get a stand-in
+    (the other models' mean, else the series' mean demand): the forecast warns, naming the
+    model and how many series, instead of filling in silence."""
+    from forecasting.errors import FallbackWarning
+
+    rng = np.random.default_rng(1)
+    dates = pd.date_range("2024-01-01", periods=210)
+    weekly = np.array([0.4, 0.5, 0.8, 1.0, 1.2, 2.0, 3.0])[dates.dayofweek]
+    sales = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "sku_id": f"{i:03d}",
+                    "channel": "app",
+                    "ds": dates,
+                    "y": rng.poisson(rng.uniform(5, 20) * weekly).astype(float),
+                }
+            )
+            for i in range(12)
+        ],
+        ignore_index=True,
+    )
+    cfg = CFG.with_(horizon=14, local_models=("SeasonalNaive",), use_lightgbm=False)
+    model = DemandForecaster(cfg).fit(sales)
+    assert model.selection_["smooth"] == ("SeasonalNaive",), model.selection_
+    young = sales["sku_id"].isin(["000", "001", "002"]) & (
+        sales["ds"] <= dates[-1] - pd.Timedelta(days=5)
+    )
+    with pytest.warns(FallbackWarning, match=r"SeasonalNaive on 3 series"):
+        fc = model.predict(sales[~young])  # three series with five days: under a season
+    assert fc["forecast"].notna().all()
+    short = fc[fc["sku_id"].isin(["000", "001", "002"])]
+    recent = sales[~young & sales["sku_id"].isin(["000", "001", "002"])]
+    assert short["forecast"].mean() == pytest.approx(recent["y"].mean(), rel=0.5)

@@ -40,6 +40,9 @@ def quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         for pattern in HARMLESS_WARNINGS:
             warnings.filterwarnings("ignore", message=pattern)
+        # statsforecast's ETS on a series barely longer than its parameters: an infinite
+        # variance that only its intervals, unused here, would read
+        warnings.filterwarnings("ignore", "divide by zero", RuntimeWarning, "statsforecast.ets")
         yield
 
 
@@ -180,7 +183,8 @@ def local_forecasts(
     """Forecasts of the local ``names``, each fitted on the latest history of the series
     whose class uses it in ``selection`` (every series for ``all_models``; costly models only
     on the costly classes and those that select them); one statsforecast run per set of
-    classes. ``cls_of``: each series' class, indexed by ``unique_id``."""
+    classes. ``cls_of``: each series' class, indexed by ``unique_id``. A model that could
+    not forecast a series leaves NaN there."""
     hist = cfg.history_periods
     data = latest(panel, hist, cfg) if hist else panel
     by_classes: dict[frozenset[str], list[str]] = {}
@@ -201,8 +205,9 @@ def local_forecasts(
             tsb_names=group,
             n_jobs=local_jobs(cfg, tuple(group), part["unique_id"].nunique()),
         )
-        out = run_local(sf, "forecast", part, spark, h=h)
-        frames.append(fill_nan_models(out).set_index(["unique_id", "ds"]))
+        out = run_local(sf, "forecast", part, spark, h=h).set_index(["unique_id", "ds"])
+        frames.append(out.clip(lower=0.0))
     if not frames:
         return None
-    return fill_nan_models(pd.concat(frames, axis=1).reset_index())
+    # gaps (a series too short for a model) are left for the forecaster to fill and count
+    return pd.concat(frames, axis=1).reset_index()

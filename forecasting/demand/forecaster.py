@@ -354,7 +354,8 @@ class DemandForecaster(BaseEstimator):
             if m not in fc.columns:
                 fc[m] = np.nan
         # a selected model without a forecast for a series (too short for it): the mean of
-        # the class's other selected models, else of every model that ran; counted, said
+        # the class's other selected models, else of every model that ran, else the series'
+        # mean demand; counted and said
         classes = fc["demand_class"].to_numpy()
         ids = fc["unique_id"].to_numpy()
         counts: dict[str, int] = {}
@@ -363,16 +364,17 @@ class DemandForecaster(BaseEstimator):
             missing = np.isin(classes, using) & fc[m].isna().to_numpy() & (classes != NO_DEMAND)
             if missing.any():
                 counts[m] = int(np.unique(ids[missing]).size)
-        point = combine(fc, self.selection_)
+        level = _series_level(panel)
+        point = combine(fc, self.selection_)  # the mean of the selected models that ran
         lost = np.isnan(point)
-        if lost.any():
-            point[lost] = fc.loc[lost, needed].mean(axis=1).to_numpy()
+        if lost.any():  # none ran: every model that ran, else the series' mean demand
+            others = fc.loc[lost, needed].mean(axis=1).to_numpy()
+            mean = fc.loc[lost, "unique_id"].map(level).to_numpy(dtype="float64")
+            point[lost] = np.where(np.isnan(others), mean, others)
         fc["forecast"] = np.clip(np.nan_to_num(point, nan=0.0), 0.0, None)
         _warn_fallbacks(counts, "forecast")
         out = fc.merge(keys, on="unique_id", how="left")
-        out = apply_offsets(
-            out, _series_level(panel), self.series_offsets_, self.class_offsets_, self.config
-        )
+        out = apply_offsets(out, level, self.series_offsets_, self.class_offsets_, self.config)
         out.loc[out["demand_class"] == NO_DEMAND, ["forecast", *quantile_columns(self.config)]] = (
             0.0
         )
