@@ -119,3 +119,32 @@ def test_a_model_that_cannot_forecast_a_series_is_counted_and_said() -> None:
     short = fc[fc["sku_id"].isin(["000", "001", "002"])]
     recent = sales[~young & sales["sku_id"].isin(["000", "001", "002"])]
     assert short["forecast"].mean() == pytest.approx(recent["y"].mean(), rel=0.5)
+
+
+def test_statsforecasts_silent_fallback_is_counted_and_said() -> None:
+    """statsforecast swaps in HistoricAverage when a model fails on a series and says
+    nothing; the package counts it and says it once."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import Naive
+
+    from forecasting.demand.candidates import _counted_fallback, run_local
+    from forecasting.errors import FallbackWarning
+
+    class Fragile(Naive):  # fails on series whose last value is 999
+        def forecast(self, y, h, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if y[-1] == 999:
+                raise ValueError("boom")
+            return super().forecast(y, h, *args, **kwargs)
+
+    dates = pd.date_range("2024-01-01", periods=20)
+    df = pd.DataFrame(
+        {
+            "unique_id": np.repeat([0, 1, 2], 20),
+            "ds": np.tile(dates, 3),
+            "y": np.r_[np.ones(20), np.full(19, 2.0), 999.0, np.full(20, 3.0)],
+        }
+    )
+    sf = StatsForecast(models=[Fragile()], freq="D", fallback_model=_counted_fallback())
+    with pytest.warns(FallbackWarning, match="HistoricAverage stood in for 1 failed fits"):
+        out = run_local(sf, "forecast", df, h=3)
+    assert out.loc[out["unique_id"] == 1, "Naive"].iloc[0] == pytest.approx((19 * 2 + 999) / 20)

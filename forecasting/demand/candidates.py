@@ -14,6 +14,7 @@ import pandas as pd
 from forecasting.demand.classification import DEMAND_CLASSES
 from forecasting.demand.config import COSTLY_MODELS, DemandConfig
 from forecasting.demand.panel import latest
+from forecasting.errors import FallbackWarning
 
 LGB = "LightGBM"
 #: Local models whose cross-validation can fit once and forward the state.
@@ -99,8 +100,33 @@ def make_sf(
         models=models,
         freq=cfg.pandas_freq,
         n_jobs=cfg.n_jobs if n_jobs is None else n_jobs,
-        fallback_model=sfm.HistoricAverage() if fallback else None,
+        fallback_model=_counted_fallback() if fallback else None,
     )
+
+
+#: The message of the warning `_counted_fallback` gives each time it stands in.
+FALLBACK_MESSAGE = "statsforecast fit failed; HistoricAverage stood in"
+
+
+def _counted_fallback() -> Any:
+    """statsforecast's fallback model (HistoricAverage, used when a model's fit fails on a
+    series) that says so: statsforecast swaps it in silently, so each use warns, and
+    `run_local` counts those warnings (in worker processes they are printed, not counted)."""
+    from statsforecast.models import HistoricAverage
+
+    class CountedHistoricAverage(HistoricAverage):
+        def fit(self, *args: Any, **kwargs: Any) -> Any:
+            warnings.warn(FALLBACK_MESSAGE, FallbackWarning, stacklevel=2)
+            return super().fit(*args, **kwargs)
+
+        def forecast(self, *args: Any, **kwargs: Any) -> Any:
+            warnings.warn(FALLBACK_MESSAGE, FallbackWarning, stacklevel=2)
+            return super().forecast(*args, **kwargs)
+
+        def new(self) -> Any:
+            return CountedHistoricAverage()
+
+    return CountedHistoricAverage()
 
 
 def local_jobs(cfg: DemandConfig, names: tuple[str, ...], n_series: int) -> int:
@@ -115,8 +141,20 @@ def run_local(sf: Any, method: str, df: pd.DataFrame, spark: Any = None, **kwarg
     """statsforecast's ``forecast`` / ``cross_validation`` here, or on Spark through fugue
     when a session is given (same models, same numbers up to float32 rounding)."""
     if spark is None:
-        with quiet():
+        with quiet(), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FallbackWarning)
             out = getattr(sf, method)(df=df, **kwargs)
+        stood_in = sum(FALLBACK_MESSAGE in str(w.message) for w in caught)
+        for w in caught:  # everything else goes on as it came
+            if FALLBACK_MESSAGE not in str(w.message):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if stood_in:
+            warnings.warn(
+                f"statsforecast: HistoricAverage stood in for {stood_in} failed fits "
+                f"({method} of {df['unique_id'].nunique()} series)",
+                FallbackWarning,
+                stacklevel=3,
+            )
         return out.reset_index() if "unique_id" not in out.columns else out
     out = getattr(sf, method)(df=spark.createDataFrame(df), **kwargs).toPandas()
     for col in out.columns:
