@@ -46,3 +46,13 @@ class FallbackWarning(UserWarning):
 class LabelOverlapWarning(UserWarning):
     """Training cutoffs closer together than the label horizon: their label windows overlap
     each other (never the held-out window, which is kept a whole horizon away)."""
+
+
+class NetworkWarning(UserWarning):
+    """The data names a channel the policy's network does not list: it is stocked as one
+    node (set it in the policy file's ``[network]`` table)."""
+
+
+class IdWarning(UserWarning):
+    """IDs arrived as numbers (a CSV read without ``dtype=str``): leading zeros may have been
+    lost before the model saw them."""

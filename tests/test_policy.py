@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from pandas.testing import assert_frame_equal
 
 from forecasting.data.synthetic import SyntheticData, generate_omnichannel
 from forecasting.demand.classification import classify_demand
@@ -161,9 +162,10 @@ def test_no_stock_data_gives_null_cover_and_no_stock_flags() -> None:
     }
 
 
-def test_demand_probability_is_tsb_smoothing_over_each_skus_dates() -> None:
-    """The closed form equals pandas' exponentially weighted mean run over every SKU's dates
-    (channels summed), also when a SKU's zero days have no rows."""
+def test_demand_probability_is_tsb_smoothing_over_each_skus_days() -> None:
+    """The closed form equals pandas' exponentially weighted mean run over every day of a
+    SKU (channels summed) from its first sale to the end of the data, also when its days
+    without a sale have no rows (a sparse table: a missing day is a day without sales)."""
     from forecasting.policy.slow_movers import demand_probability
 
     rng = np.random.default_rng(4)
@@ -173,18 +175,20 @@ def test_demand_probability_is_tsb_smoothing_over_each_skus_dates() -> None:
         for s, lam in enumerate([0.05, 0.3, 2.0, 0.0])
         for ch in ("app", "store")
     ]
-    sales = pd.concat(rows, ignore_index=True)
-    sales = sales[(sales["y"] > 0) | (sales["sku_id"] != "001")]  # SKU 001: sale rows only
+    dense = pd.concat(rows, ignore_index=True)
+    sparse = dense[(dense["y"] > 0) | (dense["sku_id"] != "001")]  # SKU 001: sale rows only
     alpha = 0.1
-    got = demand_probability(sales, ["sku_id"], alpha)
-    daily = sales.groupby(["sku_id", "ds"])["y"].sum().reset_index()
-    for sku, rows_ in daily.groupby("sku_id"):
+    got = demand_probability(sparse, ["sku_id"], alpha)
+    assert_frame_equal(got, demand_probability(dense, ["sku_id"], alpha))
+    daily = dense.groupby(["sku_id", "ds"])["y"].sum().reset_index()
+    for sku, all_days in daily.groupby("sku_id"):
+        sold = all_days["y"] > 0
+        rows_ = all_days[sold.cummax()] if sold.any() else all_days  # from the first sale
         occurred = (rows_["y"] > 0).astype(float)
         now = occurred.ewm(alpha=alpha, adjust=False).mean().iloc[-1]
         assert got.loc[sku, "demand_prob_now"] == pytest.approx(now)
-        started = occurred.cummax() > 0
         old = rows_["ds"] <= daily["ds"].max() - pd.Timedelta(days=10)
-        expected = occurred[started & old].mean()
+        expected = occurred[old & sold.cummax()].mean()  # never sold: no long-run level
         if np.isnan(expected):
             assert np.isnan(got.loc[sku, "demand_prob_longrun"])
         else:

@@ -69,7 +69,7 @@ def _sales_from_transactions(args: argparse.Namespace) -> int:
 
     table_format(args.output)  # a bad output name fails before any work
     tx = read_table(args.transactions, TRANSACTIONS)
-    sales = transactions_to_sales(tx, args.freq, validated=True)
+    sales = transactions_to_sales(tx, args.freq)
     write_table(sales, args.output)
     print(
         f"{args.output}: {len(sales)} rows, {sales.groupby(['sku_id', 'channel']).ngroups} series"

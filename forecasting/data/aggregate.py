@@ -11,9 +11,7 @@ from forecasting.data.contracts import TRANSACTIONS, validate
 from forecasting.periods import PANDAS_FREQ, check_freq, period_start
 
 
-def transactions_to_sales(
-    transactions: pd.DataFrame, freq: str = "D", *, validated: bool = False
-) -> pd.DataFrame:
+def transactions_to_sales(transactions: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
     """Sum quantity per (sku_id, channel, period) and fill zero periods.
 
     Each series runs from its first sale to the last period of the whole table, so a
@@ -21,7 +19,7 @@ def transactions_to_sales(
     ``price`` is the period's average unit price (null in periods without a sale).
     """
     check_freq(freq)
-    tx = transactions if validated else validate(transactions, TRANSACTIONS)
+    tx = validate(transactions, TRANSACTIONS, "<transactions>")
     keys = ["sku_id", "channel"]
     work = pd.DataFrame(
         {

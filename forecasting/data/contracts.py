@@ -169,29 +169,6 @@ def validate(
     return out
 
 
-def validated(
-    df: pd.DataFrame, contract: TableContract, source: str | None = None, **kwargs: bool
-) -> pd.DataFrame:
-    """``df`` itself when it already has the canonical dtypes `validate` gives (a table the
-    package validated on the way in), else `validate` (``kwargs`` go to it)."""
-    return df if _looks_validated(df, contract) else validate(df, contract, source, **kwargs)
-
-
-def _looks_validated(df: pd.DataFrame, contract: TableContract) -> bool:
-    """Every required column present, dates as datetimes and numbers as floats."""
-    for col in contract.columns:
-        if col.name not in df.columns:
-            if col.required:
-                return False
-            continue
-        dtype = df[col.name].dtype
-        if col.kind in ("date", "datetime") and not pd.api.types.is_datetime64_any_dtype(dtype):
-            return False
-        if col.kind == "number" and col.required and not pd.api.types.is_float_dtype(dtype):
-            return False
-    return True
-
-
 def _duplicated(df: pd.DataFrame, key: list[str], codes: dict[str, np.ndarray]) -> np.ndarray:
     """Rows whose ``key`` repeats, on integer codes (IDs hashed once, dates as integers)."""
     columns = [

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from forecasting.data.complete import complete_sales
 from forecasting.data.groups import group_codes, per_period
 
 ADI_CUTOFF = 1.32
@@ -103,6 +104,7 @@ def classify_demand(
     in the table.
     """
     keys = list(by)
+    sales = complete_sales(sales)  # a sparse table counts its missing periods as zeros
     # numpy group sums on integer codes: the sales may be tens of millions of rows, and a
     # pandas groupby on (sku_id, ds) would hash every row again and hold several copies
     group, names = group_codes(sales, keys)

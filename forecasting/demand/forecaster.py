@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from forecasting.data.contracts import SALES, validated
+from forecasting.data.contracts import SALES, validate
 from forecasting.demand import boosting, horizon, persistence
 from forecasting.demand.backtest import backtest
 from forecasting.demand.candidates import LGB, local_forecasts
@@ -87,7 +87,7 @@ class DemandForecaster(BaseEstimator):
     def fit(self, sales: pd.DataFrame, *, spark: Any = None) -> DemandForecaster:
         """Backtest the candidates, select per class, fit LightGBM. Returns ``self``."""
         start = time.perf_counter()
-        sales = validated(sales, SALES, "<sales>")
+        sales = validate(sales, SALES, "<sales>")
         panel, keys, end = prepare_panel(sales, self.config)
         if panel.empty:
             raise ForecastingError("no series has a sale: nothing to learn from")
@@ -119,7 +119,7 @@ class DemandForecaster(BaseEstimator):
         ``all_models=True`` adds one column per candidate model (for comparisons).
         """
         self._check_fitted()
-        panel, keys, end = prepare_panel(validated(sales, SALES, "<sales>"), self.config)
+        panel, keys, end = prepare_panel(validate(sales, SALES, "<sales>"), self.config)
         return self._predict(panel, keys, end, horizon or self.config.horizon, all_models, spark)
 
     def fit_horizon_model(self, sales: pd.DataFrame) -> DemandForecaster:
@@ -132,7 +132,7 @@ class DemandForecaster(BaseEstimator):
         self.lgb_horizon_, self.horizon_h_ = None, None
         if not uses_lgb(self.selection_) or not self.config.use_lightgbm:
             return self
-        panel = prepare_panel(validated(sales, SALES, "<sales>"), self.config)[0]
+        panel = prepare_panel(validate(sales, SALES, "<sales>"), self.config)[0]
         if not boosting.trainable(panel, self.config, windows=1):
             return self
         self.lgb_horizon_ = horizon.fit_horizon_booster(
@@ -150,7 +150,7 @@ class DemandForecaster(BaseEstimator):
         otherwise the mean of `predict`'s recursive forecasts.
         """
         self._check_fitted()
-        panel, keys, end = prepare_panel(validated(sales, SALES, "<sales>"), self.config)
+        panel, keys, end = prepare_panel(validate(sales, SALES, "<sales>"), self.config)
         return self._predict_horizon(panel, keys, end, horizon or self.config.horizon)
 
     def without(self, models: tuple[str, ...]) -> DemandForecaster:

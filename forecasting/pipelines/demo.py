@@ -90,7 +90,7 @@ def run_demo(config: DemoConfig | None = None, tracking_uri: str | None = None) 
         "inventory": loaded["inventory"],
         "skus": loaded["skus"],
     }
-    weekly = transactions_to_sales(history["transactions"], "W", validated=True)
+    weekly = transactions_to_sales(history["transactions"], "W")
     series_classes = classify_demand(history["sales"])
     sku_classes = classify_demand(history["sales"], by=("sku_id",))
     truth = data.truth.set_index("sku_id")

@@ -82,7 +82,7 @@ def build_predictor(
     cfg = config or PredictorConfig()
     tx = validate(transactions, TRANSACTIONS, "<transactions>")
     if sales is None:
-        sales = transactions_to_sales(tx, cfg.demand.freq, validated=True)
+        sales = transactions_to_sales(tx, cfg.demand.freq)
     sales = validate(sales, SALES, "<sales>")
     if forecaster is not None:
         cfg = replace(cfg, demand=forecaster.config)

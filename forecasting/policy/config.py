@@ -5,6 +5,36 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+INF = float("inf")
+#: Valid range of each numeric setting: (low, high, whether high itself is excluded).
+BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "horizon_days": (1, INF, False),
+    "service_level": (0.5, 1.0, True),
+    "review_days": (1, INF, False),
+    "holding_rate": (0, INF, False),
+    "upstream_holding_factor": (0, INF, False),
+    "margin_rate": (0, INF, False),
+    "store_lead_days": (0, INF, False),
+    "central_lead_days": (0, INF, False),
+    "transfer_cost_rate": (0, INF, False),
+    "transfer_cost_fixed": (0, INF, False),
+    "wait_loss_frequent": (0, 1, False),
+    "wait_loss_rare": (0, 1, False),
+    "channel_correlation": (-1, 1, False),
+    "habit_repurchase_rate": (0.001, 1, False),
+    "showroom_share": (0, 1, False),
+    "display_units": (0, INF, False),
+    "regional_share": (0, 1, False),
+    "default_unit_cost": (0, INF, False),
+    "max_weeks_of_cover": (0, INF, False),
+    "no_sale_days": (1, INF, False),
+    "no_sale_intervals": (0, INF, False),
+    "no_sale_min_days": (0, INF, False),
+    "decay_alpha": (0.001, 1, True),
+    "decay_ratio": (0, 1, False),
+    "clearance_loss_rate": (0, 1, False),
+}
+
 
 @dataclass(frozen=True)
 class PolicyConfig:
@@ -52,10 +82,25 @@ class PolicyConfig:
     clearance_loss_rate: float = 0.5
 
     def __post_init__(self) -> None:
-        if not 0.5 <= self.service_level < 1:
-            raise ValueError("service_level must be in [0.5, 1)")
-        if self.horizon_days < 1:
-            raise ValueError("horizon_days must be >= 1")
+        for name, (low, high, high_open) in BOUNDS.items():
+            value = getattr(self, name)
+            if not (low <= value and (value < high if high_open else value <= high)):
+                right = ")" if high_open else "]"
+                span = f">= {low:g}" if high == INF else f"in [{low:g}, {high:g}{right}"
+                raise ValueError(f"policy {name} = {value!r}: must be {span}")
+        for channel, nodes in self.nodes_per_channel:
+            if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
+                raise ValueError(
+                    f"policy network {channel} = {nodes!r}: give its stocking nodes as a "
+                    "whole number >= 1"
+                )
+        if len({c for c, _ in self.nodes_per_channel}) != len(self.nodes_per_channel):
+            raise ValueError("policy network: a channel is listed twice")
+
+    @property
+    def network(self) -> dict[str, int]:
+        """Stocking nodes per channel."""
+        return dict(self.nodes_per_channel)
 
     def with_(self, **changes: Any) -> PolicyConfig:
         return replace(self, **changes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from forecasting.data.complete import complete_sales
 from forecasting.data.groups import group_codes
 from forecasting.demand.classification import classify_demand
 from forecasting.periods import days_per_row, median_step_days
@@ -40,6 +41,7 @@ PLAN_COLUMNS = [
     "display_units",
     "idle_units",
     "wait_share",
+    "lead_days",
 ]
 
 
@@ -57,10 +59,12 @@ def plan(
     ``forecast``: the demand forecaster's output over the horizon, per period (``sku_id,
     channel, ds, forecast``, ``forecast-lo-{level}``, ``forecast-hi-{level}``) or per series
     (`DemandForecaster.predict_horizon`, see `channel_demand`). ``sku_facts``:
-    ``sku_id`` with optional ``unit_cost`` and ``repurchase_rate``. Stock comes from
-    ``inventory`` or, when absent, from an ``on_hand`` column of the sales' last day.
+    ``sku_id`` with optional ``unit_cost``, ``repurchase_rate`` and ``lead_time_days``.
+    Stock comes from ``inventory`` or, when absent, from an ``on_hand`` column of the
+    sales' last day. ``sales`` may be dense or sparse (`complete_sales`).
     """
     sales = _categorical_ids(sales)  # hashed once; every groupby below works on codes
+    sales = complete_sales(sales)  # dense or sparse, the same periods from here on
     channels, horizon_units, span_days = channel_demand(forecast, level)
     # an 80% band says little about the spikes of intermittent demand (its 90% quantile is
     # often 0): sigma is at least the recent history's day-to-day standard deviation
@@ -77,6 +81,9 @@ def plan(
             "unit_cost": facts.get("unit_cost", pd.Series(np.nan, index=stats.index)).to_numpy(),
             "repurchase_rate": facts.get(
                 "repurchase_rate", pd.Series(np.nan, index=stats.index)
+            ).to_numpy(),
+            "lead_time_days": facts.get(
+                "lead_time_days", pd.Series(np.nan, index=stats.index)
             ).to_numpy(),
             "sale_frequency": (1 / stats["adi"]).fillna(0.0).to_numpy(),
             "order_size": (stats["total_units"] / stats["n_nonzero"].replace(0, np.nan))

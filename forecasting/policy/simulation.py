@@ -140,7 +140,14 @@ def simulate(
     cost = dec["unit_cost"].to_numpy(dtype="float64")
     review = max(1, round(cfg.review_days / period_days))
     lead_store = max(1, math.ceil(cfg.store_lead_days / period_days))
-    lead_central = max(1, math.ceil(cfg.central_lead_days / period_days))
+    # the central pool's lead time per SKU: the SKU table's supplier lead time where the
+    # plan has one (``lead_days``), else the policy's
+    lead_days = (
+        dec["lead_days"].fillna(cfg.central_lead_days).to_numpy(dtype="float64")
+        if "lead_days" in dec.columns
+        else np.full(len(skus), cfg.central_lead_days)
+    )
+    lead_central = np.maximum(1, np.ceil(lead_days / period_days)).astype(int)
     rate_per_period = cfg.holding_rate * period_days / 365.0
     z = float(norm.ppf(cfg.service_level))
     # order-up-to levels cover the lead time plus a review period at the service target
@@ -356,7 +363,7 @@ def _replay(
     cost: np.ndarray,
     review: int,
     lead_store: int,
-    lead_central: int,
+    lead_central: np.ndarray,
     rate_per_period: float,
     cfg: PolicyConfig,
 ) -> dict[str, Any]:
@@ -380,7 +387,9 @@ def _replay(
     backlog = np.zeros(n_skus)
     patient = in_pool & (pool_target > 0)  # a delisted SKU's buyers are not served later
     local_pipe = np.zeros((lead_store, n_series))
-    pool_pipe = np.zeros((lead_central, n_skus))
+    ring = int(lead_central.max()) if n_skus else 1  # orders in transit, by arrival period
+    pool_pipe = np.zeros((ring, n_skus))
+    every_sku = np.arange(n_skus)
     served_sku = np.zeros(n_skus)
     static_units = display + idle
     units_path = np.zeros(n_periods)
@@ -391,8 +400,8 @@ def _replay(
     for t in range(n_periods):
         local += local_pipe[t % lead_store]
         local_pipe[t % lead_store] = 0.0
-        pool += pool_pipe[t % lead_central]
-        pool_pipe[t % lead_central] = 0.0
+        pool += pool_pipe[t % ring]
+        pool_pipe[t % ring] = 0.0
         dt = d[:, t]
         served_local = np.where(pooled_series, 0.0, np.minimum(local, dt))
         local -= served_local
@@ -411,7 +420,8 @@ def _replay(
             local_pos = local + local_pipe.sum(axis=0)
             local_pipe[(t + lead_store) % lead_store] += np.maximum(local_up_to - local_pos, 0.0)
             pool_pos = pool + pool_pipe.sum(axis=0) - backlog
-            pool_pipe[(t + lead_central) % lead_central] += np.maximum(pool_target - pool_pos, 0.0)
+            order = np.maximum(pool_target - pool_pos, 0.0)
+            pool_pipe[(t + lead_central) % ring, every_sku] += order
         local_value = float((local * cost_series).sum())
         pool_value = float((pool * cost).sum())
         static_value = float((static_units * cost).sum())

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from forecasting.data.complete import complete_sales
 from forecasting.data.groups import group_codes, per_period
 from forecasting.policy.config import PolicyConfig
 
@@ -43,6 +44,7 @@ class _GroupDays:
 
 
 def _group_days(sales: pd.DataFrame, keys: list[str]) -> _GroupDays:
+    sales = complete_sales(sales)  # a sparse table counts its missing periods as zeros
     group, names = group_codes(sales, keys)
     day = sales["ds"].to_numpy(dtype="datetime64[ns]").view("int64")
     g, d, (y,) = per_period(group, len(names), day, [sales["y"].to_numpy(dtype="float64")])

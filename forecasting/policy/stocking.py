@@ -19,12 +19,14 @@ Per SKU over the horizon, vectorised over SKU x channel:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from forecasting.errors import NetworkWarning
 from forecasting.policy.config import PolicyConfig
 
 COST_TERMS = ("holding", "shortage", "transfer", "wait_loss")
@@ -62,7 +64,10 @@ def stocking_costs(
     # tiered: pooled safety stock upstream, display units, transfers, customers who won't wait
     rho = cfg.channel_correlation
     pool_sd = np.sqrt(out["sum_sd2"] + rho * (out["sum_sd"] ** 2 - out["sum_sd2"]))
-    pool_sd_lt = pool_sd * np.sqrt(cfg.central_lead_days)
+    lead = np.full(len(out), cfg.central_lead_days)
+    if "lead_time_days" in info.columns:  # the SKU table's supplier lead time, where given
+        lead = info["lead_time_days"].fillna(cfg.central_lead_days).clip(lower=0).to_numpy()
+    pool_sd_lt = pool_sd * np.sqrt(lead)
     pool_units = z * pool_sd_lt + out["mean_daily"] * cfg.review_days / 2
     display = out["showrooms"] * cfg.display_units
     unit_cost = out["unit_cost"]
@@ -102,6 +107,7 @@ def stocking_costs(
     res["idle_units"] = idle_units
     res["wait_share"] = wait_share
     res["unit_cost"] = unit_cost
+    res["lead_days"] = lead
     res = res.reset_index()
     if with_channels:
         cols = ["sku_id", "channel", "nodes", "mean_daily", "sd_daily", "min_stock", "u_units"]
@@ -123,9 +129,10 @@ def _unified(
     """(per SKU: demand, spreads and the unified option's units and costs, idle nodes of the
     network included; per SKU x channel: the unified order-up-to units)."""
     z, loss, years, cycles = _service_terms(cfg)
-    nodes_of = dict(cfg.nodes_per_channel)
+    nodes_of = cfg.network
     ch = channels.copy()
     ch["nodes"] = ch["channel"].map(nodes_of).fillna(1).astype("float64").to_numpy()
+    _warn_unknown_channels(ch["channel"], nodes_of)
     cost = skus.set_index("sku_id")["unit_cost"].reindex(ch["sku_id"]).to_numpy()
     ch["unit_cost"] = np.where(np.isfinite(cost), cost, cfg.default_unit_cost)
 
@@ -170,6 +177,21 @@ def _unified(
     out["u_holding"] += idle_units * out["unit_cost"] * cfg.holding_rate * years
     out["idle_units"] = idle_units
     return out, ch
+
+
+def _warn_unknown_channels(channel: pd.Series, network: dict[str, int]) -> None:
+    """Say which channels of the data the network does not list, and what was assumed."""
+    counts = channel[~channel.isin(list(network))].astype(str).value_counts()
+    if counts.empty:
+        return
+    listed = ", ".join(f"'{c}' ({n} series)" for c, n in counts.head(5).items())
+    more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""
+    warnings.warn(
+        f"channels not in the policy's network: {listed}{more}; each was stocked as 1 node "
+        f"(the network lists {sorted(network)}; add them under [network] in --policy)",
+        NetworkWarning,
+        stacklevel=4,
+    )
 
 
 def _reasons(res: pd.DataFrame, tiered: np.ndarray) -> np.ndarray:

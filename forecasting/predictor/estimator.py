@@ -4,6 +4,7 @@ one decision per SKU (DESIGN.md's predictor output)."""
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,14 +17,17 @@ from forecasting.configs import config_from_dict, config_to_dict
 from forecasting.data.aggregate import transactions_to_sales
 from forecasting.data.contracts import INVENTORY, SALES, SKUS, TRANSACTIONS, validate
 from forecasting.demand.forecaster import DemandForecaster
-from forecasting.errors import ForecastingError
+from forecasting.errors import ForecastingError, IdWarning
 from forecasting.periods import read_training_period, training_period
 from forecasting.policy.config import PolicyConfig
 from forecasting.policy.decide import OUTPUT_COLUMNS, plan
+from forecasting.policy.file import policy_to_toml
 from forecasting.predictor.config import PredictorConfig
 from forecasting.propensity.repurchase import sku_repurchase_rates
 
 DEFAULT_CONFIG = PredictorConfig()
+#: Columns of the SKU table that override the policy for their SKU.
+SKU_SETTINGS = ("unit_cost", "lead_time_days")
 
 
 class ElasticSkuPredictor(BaseEstimator):
@@ -44,7 +48,7 @@ class ElasticSkuPredictor(BaseEstimator):
         cfg = self.config
         tx = validate(transactions, TRANSACTIONS, "<transactions>")
         if sales is None:
-            sales = transactions_to_sales(tx, cfg.demand.freq, validated=True)
+            sales = transactions_to_sales(tx, cfg.demand.freq)
         else:
             sales = validate(sales, SALES, "<sales>")
         days = pd.concat([sales["ds"], tx["ts"].dt.normalize()])
@@ -65,17 +69,20 @@ class ElasticSkuPredictor(BaseEstimator):
         )
         price = _unit_price(tx, sales)
         facts = facts.merge(price.rename("unit_price").reset_index(), on="sku_id", how="outer")
-        if skus is not None and "unit_cost" in skus.columns:
-            table = validate(skus, SKUS, "<skus>")[["sku_id", "unit_cost"]]
-            facts = facts.merge(table, on="sku_id", how="left")
-        else:
-            facts["unit_cost"] = np.nan
+        # per-SKU settings of the SKU table where it has them; the policy's elsewhere
+        table = validate(skus, SKUS, "<skus>") if skus is not None else pd.DataFrame()
+        own = [c for c in SKU_SETTINGS if c in table.columns]
+        if own:
+            facts = facts.merge(table[["sku_id", *own]], on="sku_id", how="left")
+        for col in SKU_SETTINGS:
+            if col not in facts.columns:
+                facts[col] = np.nan
         facts["unit_cost"] = facts["unit_cost"].fillna(
             facts["unit_price"] * cfg.cost_share_of_price
         )
         recent = recent_daily_units(sales, self.data_end_)
         facts = facts.merge(recent.reset_index(), on="sku_id", how="left").fillna({RECENT: 0.0})
-        self.sku_facts_ = facts[["sku_id", "unit_cost", "repurchase_rate", RECENT]]
+        self.sku_facts_ = facts[["sku_id", *SKU_SETTINGS, "repurchase_rate", RECENT]]
         return self
 
     def predict(
@@ -83,31 +90,26 @@ class ElasticSkuPredictor(BaseEstimator):
         sales: pd.DataFrame,
         inventory: pd.DataFrame | None = None,
         horizon: int | None = None,
-        *,
-        check_input: bool = True,
     ) -> pd.DataFrame:
-        """One row per SKU of ``sales`` (DESIGN.md's columns plus tier units).
-
-        ``check_input=False`` skips validating ``sales`` and ``inventory`` against their
-        contracts: for callers that validated them already (`forecasting.scoring`)."""
-        return self.plan(sales, inventory, horizon, check_input=check_input)[0][OUTPUT_COLUMNS]
+        """One row per SKU of ``sales`` (DESIGN.md's columns plus tier units); ``sales``
+        dense or sparse (missing periods are no sales), ``inventory`` optional."""
+        return self.plan(sales, inventory, horizon)[0][OUTPUT_COLUMNS]
 
     def plan(
         self,
         sales: pd.DataFrame,
         inventory: pd.DataFrame | None = None,
         horizon: int | None = None,
-        *,
-        check_input: bool = True,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(decisions with the replay columns, per-channel unified order-up-to units): what
         `forecasting.policy.simulation` replays."""
         if not hasattr(self, "demand_"):
             raise ForecastingError("call fit() (or ElasticSkuPredictor.load) before predict()")
-        inv = inventory
-        if check_input:
-            sales = validate(sales, SALES, "<sales>")
-            inv = validate(inventory, INVENTORY, "<inventory>") if inventory is not None else None
+        numeric_ids = _numeric_ids(sales)
+        sales = validate(sales, SALES, "<sales>")
+        inv = validate(inventory, INVENTORY, "<inventory>") if inventory is not None else None
+        if numeric_ids:
+            sales = restore_leading_zeros(sales, self.sku_facts_["sku_id"])
         forecast = self.demand_.predict_horizon(sales, horizon=horizon)
         level = max(self.config.demand.levels)
         return plan(forecast, sales, inv, self.sku_facts_, self.config.policy, level=level)
@@ -115,7 +117,10 @@ class ElasticSkuPredictor(BaseEstimator):
     def with_policy(self, **changes: Any) -> ElasticSkuPredictor:
         """The fitted predictor under other policy settings (the fitted parts are shared:
         they are only read)."""
-        policy = self.config.policy.with_(**changes)
+        try:
+            policy = self.config.policy.with_(**changes)
+        except (TypeError, ValueError) as exc:
+            raise ForecastingError(str(exc)) from None
         other = ElasticSkuPredictor(replace(self.config, policy=policy))
         other.demand_, other.sku_facts_ = self.demand_, self.sku_facts_
         other.data_start_, other.data_end_ = self.data_start_, self.data_end_
@@ -130,6 +135,8 @@ class ElasticSkuPredictor(BaseEstimator):
         del state["demand"]  # saved with the forecaster
         state["data"] = training_period(self)
         (out / "predictor.json").write_text(json.dumps(state, indent=2))
+        # the policy also as a policy file: readable, and `--policy` takes it back
+        (out / "policy.toml").write_text(policy_to_toml(self.config.policy))
         return out
 
     @classmethod
@@ -170,3 +177,35 @@ def _unit_price(tx: pd.DataFrame, sales: pd.DataFrame) -> pd.Series:
     if "price" in sales.columns:
         return sales.groupby("sku_id")["price"].mean()
     return pd.Series(dtype="float64", name="unit_price")
+
+
+def _numeric_ids(sales: pd.DataFrame) -> bool:
+    """Whether ``sku_id`` arrived as numbers (a CSV read with pandas' defaults)."""
+    return "sku_id" in sales.columns and pd.api.types.is_numeric_dtype(sales["sku_id"])
+
+
+def restore_leading_zeros(sales: pd.DataFrame, known: pd.Series) -> pd.DataFrame:
+    """``sales`` whose SKU IDs arrived as numbers, with each ID the model does not know
+    replaced by the one known ID that reads as the same number (``42`` -> ``00042``): a
+    CSV read without ``dtype=str`` drops leading zeros before the model sees the IDs.
+    Said in an `IdWarning`, with how many were restored and how many stay unknown."""
+    known_ids = pd.Index(known.astype(str).unique())
+    digits = known_ids[known_ids.str.fullmatch(r"\d+")]
+    as_number = pd.Series(digits, index=digits.str.lstrip("0").str.pad(1, fillchar="0"))
+    unique = as_number[~as_number.index.duplicated(keep=False)]
+    ids = pd.Series(sales["sku_id"].unique()).astype(str)
+    unknown = ids[~ids.isin(known_ids)]
+    restore = {i: unique[i] for i in unknown if i in unique.index}
+    still = len(unknown) - len(restore)
+    example = next(iter(restore.items()), None)
+    shown = f" ({example[0]} -> {example[1]})" if example else ""
+    warnings.warn(
+        "sku_id arrived as numbers (read CSVs with dtype={'sku_id': str} to keep IDs as "
+        f"text): {len(restore)} IDs were restored to the model's zero-padded IDs{shown}, "
+        f"{still} are unknown to the model",
+        IdWarning,
+        stacklevel=3,
+    )
+    if not restore:
+        return sales
+    return sales.assign(sku_id=sales["sku_id"].replace(restore))

@@ -24,7 +24,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from forecasting.configs import config_from_dict, config_to_dict
-from forecasting.data.contracts import TRANSACTIONS, validated
+from forecasting.data.contracts import TRANSACTIONS, validate
 from forecasting.errors import ForecastingError, LabelOverlapWarning, ShortHistoryWarning
 from forecasting.periods import read_training_period, training_period
 from forecasting.propensity.bgnbd import BGNBD, BGNBDParams, rfm_summary
@@ -117,7 +117,7 @@ class PropensityModel(BaseEstimator):
     # --- public API --------------------------------------------------------------------------
     def fit(self, transactions: pd.DataFrame, cutoff: str | pd.Timestamp) -> PropensityModel:
         """Learn from the history up to ``cutoff`` (labels never look past it)."""
-        tx = validated(transactions, TRANSACTIONS, "<transactions>")
+        tx = validate(transactions, TRANSACTIONS, "<transactions>")
         cutoff = pd.Timestamp(cutoff).normalize()
         if tx["ts"].min() >= history_end(cutoff):
             raise ForecastingError(f"no transaction on or before the cutoff {cutoff.date()}")
@@ -130,7 +130,7 @@ class PropensityModel(BaseEstimator):
         """``customer_id, score`` for every customer with a purchase up to ``cutoff``, plus
         ``score_model`` and ``score_bgnbd``."""
         self._check_fitted()
-        tx = validated(transactions, TRANSACTIONS, "<transactions>")
+        tx = validate(transactions, TRANSACTIONS, "<transactions>")
         cutoff = pd.Timestamp(cutoff).normalize()
         if tx["ts"].min() >= history_end(cutoff):
             raise ForecastingError(f"no transaction on or before the cutoff {cutoff.date()}")

@@ -71,7 +71,7 @@ def score_part(
     for start in range(0, len(skus), chunk_size):
         chunk = skus[start : start + chunk_size]
         rows = sales if len(chunk) == len(skus) else sales[sales["sku_id"].isin(chunk)]
-        parts.append(predictor.predict(rows, check_input=False))
+        parts.append(predictor.predict(rows))
     return pd.concat(parts, ignore_index=True)
 
 

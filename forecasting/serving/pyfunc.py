@@ -28,9 +28,8 @@ class DemandForecasterModel(PythonModel):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        horizon = int((params or {}).get("horizon") or self.forecaster.config.horizon)
-        out = self.forecaster.predict(model_input, horizon=horizon)
-        return out
+        horizon = _horizon(params, self.forecaster.config.horizon)
+        return self.forecaster.predict(model_input, horizon=horizon)
 
 
 class PropensityPyfunc(PythonModel):
@@ -58,7 +57,8 @@ class PropensityPyfunc(PythonModel):
 class ElasticSkuPyfunc(PythonModel):
     """``models:/elastic-sku-predictor@champion``: sales history (optionally ``on_hand``) in,
     one decision per SKU out. Params: ``horizon`` and the cost settings ``service_level``,
-    ``holding_rate``, ``margin_rate``, ``transfer_cost_fixed`` (0 or absent: as trained)."""
+    and settings of the policy (`PREDICTOR_PARAMS`); each absent one as trained, every given
+    one used as given (0 included)."""
 
     def load_context(self, context: Any) -> None:
         from forecasting.predictor import ElasticSkuPredictor
@@ -69,7 +69,23 @@ class ElasticSkuPyfunc(PythonModel):
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
         params = params or {}
-        changes = {k: float(params[k]) for k in PREDICTOR_PARAMS if params.get(k)}
+        policy = self.predictor.config.policy
+        changes = {
+            k: type(getattr(policy, k))(params[k])
+            for k in PREDICTOR_PARAMS
+            if params.get(k) is not None and params[k] != getattr(policy, k)
+        }
         predictor = self.predictor.with_policy(**changes) if changes else self.predictor
-        horizon = int(params.get("horizon") or predictor.config.demand.horizon)
+        horizon = _horizon(params, predictor.config.demand.horizon)
         return predictor.predict(model_input, horizon=horizon)
+
+
+def _horizon(params: dict[str, Any] | None, default: int) -> int:
+    """The ``horizon`` param (absent: ``default``); below 1 is a user error."""
+    from forecasting.errors import ForecastingError
+
+    value = (params or {}).get("horizon")
+    horizon = default if value is None else int(value)
+    if horizon < 1:
+        raise ForecastingError(f"param horizon={value!r}: give a number of periods >= 1")
+    return horizon

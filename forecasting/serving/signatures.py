@@ -5,35 +5,50 @@ from __future__ import annotations
 from typing import Any
 
 from mlflow.models import ModelSignature
-from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
+from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 
-SALES_INPUT = Schema(
-    [
-        ColSpec("string", "sku_id"),
-        ColSpec("string", "channel"),
-        ColSpec("datetime", "ds"),
-        ColSpec("double", "y"),
-        ColSpec("double", "price", required=False),
-        ColSpec("double", "promo", required=False),
-        ColSpec("double", "on_hand", required=False),
-    ]
+from forecasting.data.contracts import SALES, TRANSACTIONS, TableContract
+
+
+def contract_schema(contract: TableContract) -> Schema:
+    """The input schema of a contract: its columns by name, required or optional, each of
+    MLflow's ``AnyType``.
+
+    Typed columns would make MLflow refuse what DESIGN.md allows before the model runs:
+    units read from a CSV are ``int64``, which MLflow will not cast to ``double``; IDs read
+    as numbers are not ``string``; dates may be ISO text. The model validates every input
+    against the contract itself (`forecasting.data.contracts.validate`), with the one-line
+    messages the command line gives. The cost: MLflow's CSV parser for ``mlflow models
+    serve`` needs typed columns, so the served models take JSON (``dataframe_split`` or
+    ``dataframe_records``); ``mlflow models predict`` takes CSV and JSON.
+    """
+    return Schema([ColSpec(AnyType(), c.name, required=c.required) for c in contract.columns])
+
+
+SALES_INPUT = contract_schema(SALES)
+TRANSACTIONS_INPUT = contract_schema(TRANSACTIONS)
+
+#: The policy settings a scoring call may change (params of the predictor's signature;
+#: each defaults to the registered model's value). The network and per-SKU settings are
+#: set when the predictor is built (``--policy``).
+PREDICTOR_PARAMS = (
+    "service_level",
+    "holding_rate",
+    "upstream_holding_factor",
+    "margin_rate",
+    "store_lead_days",
+    "central_lead_days",
+    "transfer_cost_rate",
+    "transfer_cost_fixed",
+    "wait_loss_frequent",
+    "wait_loss_rare",
+    "channel_correlation",
+    "showroom_share",
+    "display_units",
+    "regional_share",
+    "max_weeks_of_cover",
+    "decay_ratio",
 )
-
-
-TRANSACTIONS_INPUT = Schema(
-    [
-        ColSpec("string", "customer_id"),
-        ColSpec("string", "sku_id"),
-        ColSpec("string", "channel"),
-        ColSpec("datetime", "ts"),
-        ColSpec("double", "quantity"),
-        ColSpec("double", "amount", required=False),
-        ColSpec("string", "order_id", required=False),
-    ]
-)
-
-
-PREDICTOR_PARAMS = ("service_level", "holding_rate", "margin_rate", "transfer_cost_fixed")
 
 
 def demand_signature(forecaster: Any) -> ModelSignature:
@@ -87,6 +102,9 @@ def predictor_signature(predictor: Any) -> ModelSignature:
         ColSpec("double", "units_regional"),
         ColSpec("double", "units_store"),
     ]
-    params = [ParamSpec("horizon", "long", predictor.config.demand.horizon)]
-    params += [ParamSpec(k, "double", float(getattr(policy, k))) for k in PREDICTOR_PARAMS]
+    params: list[ParamSpec] = [ParamSpec("horizon", "long", predictor.config.demand.horizon)]
+    for k in PREDICTOR_PARAMS:
+        value = getattr(policy, k)
+        kind = "long" if isinstance(value, int) and not isinstance(value, bool) else "double"
+        params.append(ParamSpec(k, kind, value))
     return ModelSignature(inputs=SALES_INPUT, outputs=Schema(outputs), params=ParamSchema(params))
