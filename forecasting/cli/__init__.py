@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 
 from forecasting import __version__
 from forecasting.cli import (
@@ -51,6 +52,15 @@ def _system_arrow_memory() -> None:
     pa.set_memory_pool(pa.system_memory_pool())
 
 
+def _one_line(command: str) -> Callable[..., str]:
+    """Warnings as one line each, like the errors: what happened and what was assumed."""
+
+    def format_warning(message: Warning | str, category: type[Warning], *_: object) -> str:
+        return f"forecasting {command}: warning ({category.__name__}): {message}\n"
+
+    return format_warning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -62,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("mlflow", "alembic", "urllib3", "matplotlib"):
         logging.getLogger(name).setLevel(logging.WARNING)
     _system_arrow_memory()
+    before, warnings.formatwarning = warnings.formatwarning, _one_line(args.command)
     try:
         return int(args.handler(args))
     except ForecastingError as exc:
@@ -70,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("forecasting: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = before
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from forecasting import tracking
-from forecasting.cli.common import config_from_args
+from forecasting.cli.common import config_from_args, policy_argument, read_policy
 from forecasting.data.contracts import TRANSACTIONS
 
 
@@ -29,9 +29,10 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--horizon",
         type=int,
-        default=28,
-        help="days to plan for, and the days held out for the gate (default 28)",
+        help="days to plan for, and the days held out for the gate (default: the policy "
+        "file's horizon_days, else 28)",
     )
+    policy_argument(p, "their defaults")
     p.add_argument(
         "--tolerance",
         type=float,
@@ -55,14 +56,16 @@ def _build_predictor(args: argparse.Namespace) -> int:
     from forecasting.policy.config import PolicyConfig
     from forecasting.predictor import PredictorConfig
 
+    policy, policy_text = read_policy(args.policy, PolicyConfig())  # before the data: quick
+    horizon = _horizon(args.horizon, policy, policy_text, args.policy)
+    cfg = PredictorConfig(
+        demand=config_from_args(DemandConfig, freq="D", horizon=horizon),
+        policy=config_from_args(policy.with_, horizon_days=horizon),
+    )
     tx = read_table(args.transactions, TRANSACTIONS)
     sales = read_table(args.sales, SALES) if args.sales else None
     inventory = read_table(args.inventory, INVENTORY) if args.inventory else None
     skus = read_table(args.skus, SKUS) if args.skus else None
-    cfg = PredictorConfig(
-        demand=config_from_args(DemandConfig, freq="D", horizon=args.horizon),
-        policy=config_from_args(PolicyConfig, horizon_days=args.horizon),
-    )
     tracking.configure(args.tracking_uri)
     result = build_predictor(
         tx,
@@ -75,6 +78,7 @@ def _build_predictor(args: argparse.Namespace) -> int:
         alias=args.alias,
         tolerance=args.tolerance,
         force=args.force,
+        policy_file=policy_text,
     )
     d = result.decisions
     print(
@@ -87,3 +91,19 @@ def _build_predictor(args: argparse.Namespace) -> int:
         + (f"; alias {args.alias} -> v{result.model_version}" if result.promoted else "")
     )
     return 0
+
+
+def _horizon(given: int | None, policy: Any, policy_text: str | None, path: str) -> int:
+    """``--horizon``, else the policy's ``horizon_days`` (28 unless the file sets it); both
+    given and disagreeing is a user error."""
+    import tomllib
+
+    from forecasting.errors import ForecastingError
+
+    in_file = policy_text is not None and "horizon_days" in tomllib.loads(policy_text)
+    if given is not None and in_file and given != policy.horizon_days:
+        raise ForecastingError(
+            f"--horizon {given} and horizon_days = {policy.horizon_days} in {path} disagree: "
+            "give one of them"
+        )
+    return given if given is not None else int(policy.horizon_days)

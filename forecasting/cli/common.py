@@ -44,3 +44,26 @@ def engine_arguments(p: argparse.ArgumentParser) -> None:
         help="pandas (this machine) or spark (extra [spark]; Parquet in and out)",
     )
     p.add_argument("--spark-master", default="local[*]", help="Spark master URL (default local[*])")
+
+
+def policy_argument(p: argparse.ArgumentParser, base: str) -> None:
+    p.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="policy file (TOML): any PolicyConfig field at the top level and the network as "
+        f"a [network] table of channel = stocking nodes; fields left out keep {base} "
+        "(example: examples/policy.toml; docs/predictor.md)",
+    )
+
+
+def read_policy(path: str | None, base: Any) -> tuple[Any, str | None]:
+    """(the policy of the file at ``path`` over ``base``, the file's text); (``base``, None)
+    without a file."""
+    from pathlib import Path
+
+    from forecasting.policy.file import read_policy_file
+
+    if path is None:
+        return base, None
+    policy = read_policy_file(path, base)
+    return policy, Path(path).read_text(encoding="utf-8")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from forecasting.cli.common import policy_argument, read_policy
+
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
@@ -18,14 +20,22 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--n-days", type=int, default=365, help="days of history (default 365)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--output-dir", default="demo_output", help="where data and decisions go")
+    policy_argument(p, "their defaults; horizon_days sets the demo's horizon")
     p.set_defaults(handler=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
     from forecasting.pipelines.demo import DemoConfig, format_summary, run_demo
+    from forecasting.policy.config import PolicyConfig
 
+    policy, _ = read_policy(args.policy, PolicyConfig(horizon_days=DemoConfig.horizon))
     cfg = DemoConfig(
-        n_skus=args.n_skus, n_days=args.n_days, seed=args.seed, output_dir=args.output_dir
+        n_skus=args.n_skus,
+        n_days=args.n_days,
+        seed=args.seed,
+        output_dir=args.output_dir,
+        horizon=policy.horizon_days,
+        policy=policy,
     )
     print(format_summary(run_demo(cfg, tracking_uri=args.tracking_uri)))
     return 0

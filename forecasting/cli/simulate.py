@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from forecasting import tracking
+from forecasting.cli.common import policy_argument, read_policy
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -37,6 +38,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="replay held-out days the model was trained on (refused by default: such a "
         "replay flatters the model; the run is then tagged in_sample)",
     )
+    policy_argument(p, "the model's values (its network included, unless [network] is given)")
     p.set_defaults(handler=_simulate)
 
 
@@ -49,13 +51,23 @@ def _simulate(args: argparse.Namespace) -> int:
         table_format(args.output)
     sales = read_table(args.sales, SALES)
     inventory = read_table(args.inventory, INVENTORY) if args.inventory else None
+    model: Any = args.model
+    policy, policy_text = None, None
+    if args.policy:
+        from forecasting.serving import load_predictor
+
+        tracking.configure(args.tracking_uri)
+        model = load_predictor(args.model)
+        policy, policy_text = read_policy(args.policy, model.config.policy)
     result, run_id = run_simulation(
-        args.model,
+        model,
         sales,
         inventory,
         args.holdout,
         tracking_uri=args.tracking_uri,
         allow_in_sample=args.allow_in_sample,
+        policy=policy,
+        policy_file=policy_text,
     )
     if args.output:
         write_table(result.per_sku, args.output)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,8 @@ class DemoConfig:
     repurchase_days: int = 60
     seed: int = 0
     output_dir: str = "demo_output"
+    # the stocking policy (its horizon_days is the demo's horizon); `--policy FILE`
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
 
 
 def run_demo(config: DemoConfig | None = None, tracking_uri: str | None = None) -> dict[str, Any]:
@@ -174,7 +176,8 @@ def _train_and_score(
         loaded["inventory"],
         loaded["skus"],
         PredictorConfig(
-            policy=PolicyConfig(horizon_days=cfg.horizon), repurchase_days=cfg.repurchase_days
+            policy=cfg.policy.with_(horizon_days=cfg.horizon),
+            repurchase_days=cfg.repurchase_days,
         ),
         tracking_uri=tracking_uri,
         forecaster=demand.forecaster,

@@ -15,6 +15,7 @@ from forecasting.demand.forecaster import DemandForecaster
 from forecasting.demand.report import backtest_report, overall
 from forecasting.periods import PANDAS_FREQ, period_start
 from forecasting.pipelines.common import record_training_period
+from forecasting.policy.file import policy_to_toml
 from forecasting.predictor import (
     ElasticSkuPredictor,
     Judgement,
@@ -72,11 +73,14 @@ def build_predictor(
     tolerance: float = 0.0,
     forecaster: DemandForecaster | None = None,
     force: bool = False,
+    policy_file: str | None = None,
 ) -> BuildResult:
     """Fit, log and register the predictor; move ``alias`` to it only through the gate
     (`compare_with_champion`), or with ``force``. The version registered is fitted on all
     the data (``forecaster``: an already fitted demand forecaster for it); the gate's
-    figures, periods and verdict are tags on it."""
+    figures, periods and verdict are tags on it. The policy is logged with the run as a
+    policy file (``policy.toml``, every field), and ``policy_file`` (the text of the file it
+    came from, if any) as ``policy_file.toml``."""
     name = name or tracking.PREDICTOR_MODEL
     alias = alias or tracking.SERVING_ALIAS
     cfg = config or PredictorConfig()
@@ -105,6 +109,9 @@ def build_predictor(
     result = BuildResult(predictor, decisions, figures, verdict)
     with tracking.start_run("predictor", "build-predictor", tracking_uri=tracking_uri) as run:
         tracking.log_config(cfg.policy, "policy")
+        tracking.log_text(policy_to_toml(cfg.policy), "policy.toml")
+        if policy_file is not None:
+            tracking.log_text(policy_file, "policy_file.toml")
         tracking.log_config(cfg.demand, "demand")
         tracking.log_metrics(figures)
         tracking.set_tags({**gate.tags(), "gate_verdict": verdict})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from forecasting import tracking
+from forecasting.policy.config import PolicyConfig
+from forecasting.policy.file import policy_to_toml
 from forecasting.policy.plots import simulation_figures
 from forecasting.policy.simulation import SimulationResult
 from forecasting.predictor import ElasticSkuPredictor, simulate_predictor
@@ -20,15 +22,22 @@ def run_simulation(
     tracking_uri: str | None = None,
     run_name: str = "simulate",
     allow_in_sample: bool = False,
+    policy: PolicyConfig | None = None,
+    policy_file: str | None = None,
 ) -> tuple[SimulationResult, str]:
     """`simulate_predictor` for a predictor or a model URI, logged to the simulation
-    experiment (config, metrics per policy, per-SKU table, plots). Returns (result, run id)."""
+    experiment (config, metrics per policy, per-SKU table, plots). Returns (result, run id).
+
+    ``policy``: replay under this policy instead of the model's (``policy_file``: the text
+    of the file it came from, logged as ``policy_file.toml``)."""
     tracking.configure(tracking_uri)
     if isinstance(model, str):
         predictor = load_predictor(model)
         source = model
     else:
         predictor, source = model, "in memory"
+    if policy is not None:
+        predictor = predictor.with_policy(**vars(policy))
     result, decisions = simulate_predictor(
         predictor, sales, inventory, holdout, allow_in_sample=allow_in_sample
     )
@@ -43,6 +52,9 @@ def run_simulation(
             }
         )
         tracking.log_config(predictor.config.policy, "policy")
+        tracking.log_text(policy_to_toml(predictor.config.policy), "policy.toml")
+        if policy_file is not None:
+            tracking.log_text(policy_file, "policy_file.toml")
         tracking.log_params(
             {
                 "holdout_periods": holdout or predictor.config.demand.horizon,

@@ -11,6 +11,7 @@ from forecasting.tracking.runs import (
     log_metrics,
     log_params,
     log_table,
+    log_text,
     set_tags,
     start_run,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "log_metrics",
     "log_params",
     "log_table",
+    "log_text",
     "project_root",
     "resolve_tracking_uri",
     "set_alias",

@@ -102,6 +102,13 @@ def log_dict(payload: Any, artifact_file: str) -> None:
     mlflow.log_dict(payload, artifact_file)
 
 
+def log_text(text: str, artifact_file: str) -> None:
+    """Log text (a config file, say) as an artifact of the active run."""
+    import mlflow
+
+    mlflow.log_text(text, artifact_file)
+
+
 def set_tags(tags: Mapping[str, Any]) -> None:
     """Tag the active run."""
     import mlflow
