@@ -81,6 +81,8 @@ class ElasticSkuPredictor(BaseEstimator):
             facts["unit_price"] * cfg.cost_share_of_price
         )
         recent = recent_daily_units(sales, self.data_end_)
+        every = pd.DataFrame({"sku_id": pd.unique(sales["sku_id"].astype(str))})
+        facts = facts.merge(every, on="sku_id", how="outer")  # every SKU the model knows
         facts = facts.merge(recent.reset_index(), on="sku_id", how="left").fillna({RECENT: 0.0})
         self.sku_facts_ = facts[["sku_id", *SKU_SETTINGS, "repurchase_rate", RECENT]]
         return self
