@@ -42,6 +42,8 @@ def test_missing_required_option_is_a_usage_error(capsys: pytest.CaptureFixture[
 
 def test_demo_runs_end_to_end_and_logs_to_mlflow(tracking_uri: str, tmp_path: Path) -> None:
     out = tmp_path / "demo"
+    policy = tmp_path / "policy.toml"
+    policy.write_text("service_level = 0.97\nhorizon_days = 21\n")
     proc = subprocess.run(
         [
             sys.executable,
@@ -54,6 +56,8 @@ def test_demo_runs_end_to_end_and_logs_to_mlflow(tracking_uri: str, tmp_path: Pa
             "120",
             "--output-dir",
             str(out),
+            "--policy",
+            str(policy),
             "--tracking-uri",
             tracking_uri,
         ],
@@ -74,6 +78,10 @@ def test_demo_runs_end_to_end_and_logs_to_mlflow(tracking_uri: str, tmp_path: Pa
     assert runs["metrics.class_agreement_with_truth"].iloc[0] > 0.9
     names = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "plots")}
     assert names == {"plots/adi_cv2.png"}
+    # the policy file reached the predictor: its service level, and its horizon the demo's
+    built = mlflow.search_runs(experiment_names=[tracking.EXPERIMENTS["predictor"]])
+    assert built["params.policy.service_level"].iloc[0] == "0.97"
+    assert built["params.policy.horizon_days"].iloc[0] == "21"
 
 
 def test_sales_from_transactions_writes_the_sales_contract(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

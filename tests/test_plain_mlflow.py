@@ -107,6 +107,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)  # an earlier test's registry must not answer
         yield {**paths, "uri": uri, "build_stderr": built.stderr}
 
 

@@ -207,6 +207,18 @@ def test_simulate_serve_and_predict_the_champion(
     assert (got["served_units"] <= got["demand_units"] + 1e-9).all()
     runs = mlflow.search_runs(experiment_names=[tracking.EXPERIMENTS["simulation"]])
     assert runs["metrics.predictor_fill_rate"].between(0, 1).all()
+    # the same replay under another network, from a policy file over the model's policy
+    policy = tmp_path / "stores.toml"
+    policy.write_text("[network]\nstore = 400\napp = 3\nmini_program = 3\nmarketplace = 2\n")
+    assert main([*args, "--holdout", "14", "--policy", str(policy)]) == 0
+    capsys.readouterr()
+    latest = mlflow.search_runs(experiment_names=[tracking.EXPERIMENTS["simulation"]])
+    run = latest.sort_values("start_time").iloc[-1]
+    assert "400" in run["params.policy.nodes_per_channel"]
+    assert run["params.policy.service_level"] == runs["params.policy.service_level"].iloc[0]
+    assert mlflow.artifacts.load_text(f"runs:/{run['run_id']}/policy_file.toml") == (
+        policy.read_text()
+    )
     client = mlflow.MlflowClient()
     files = {a.path for a in client.list_artifacts(runs["run_id"].iloc[0])}
     assert {"simulation_inventory.png", "simulation_per_sku.parquet"} <= files
