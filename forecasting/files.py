@@ -37,3 +37,40 @@ def atomic_output(path: str | os.PathLike[str], *, folder: bool = False) -> Iter
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def check_outputs(
+    outputs: dict[str, str | os.PathLike[str] | None],
+    inputs: dict[str, str | os.PathLike[str] | None],
+    folders: tuple[str, ...] = (),
+    either: bool = False,
+) -> None:
+    """Before any work: every output can be written and none is (or holds, or sits in) an
+    input. ``outputs`` / ``inputs``: option name -> path (None: not given); ``folders``:
+    the outputs that are folders; ``either``: outputs may be files or folders (Spark's
+    Parquet datasets replace either). Raises `ForecastingError` naming the option and path.
+    """
+    from forecasting.errors import ForecastingError
+
+    given = {flag: Path(p).expanduser().resolve() for flag, p in inputs.items() if p}
+    for flag, raw in outputs.items():
+        if not raw:
+            continue
+        target = Path(raw).expanduser().resolve()
+        for in_flag, source in given.items():
+            if target == source or source.is_relative_to(target) or target.is_relative_to(source):
+                raise ForecastingError(
+                    f"{flag} {raw} would overwrite the input {in_flag} {inputs[in_flag]}: "
+                    "write the output elsewhere (nothing was touched)"
+                )
+        if target.is_dir() and flag not in folders and not either:
+            raise ForecastingError(f"{flag} {raw} is a folder: give a file name")
+        if target.exists() and not target.is_dir() and flag in folders and not either:
+            raise ForecastingError(f"{flag} {raw} is a file: give a folder")
+        parent = target.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise ForecastingError(f"{flag} {raw}: {parent} is a file, not a folder")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise ForecastingError(f"{flag} {raw}: cannot write in {parent} (permission denied)")

@@ -61,6 +61,21 @@ def _one_line(command: str) -> Callable[..., str]:
     return format_warning
 
 
+def _check_paths(args: argparse.Namespace) -> None:
+    """Every output writable and none an input, before any work, run or registration."""
+    from forecasting.files import check_outputs
+
+    def flag(dest: str) -> str:
+        return dest if dest == "path" else "--" + dest.replace("_", "-")
+
+    check_outputs(
+        {flag(d): getattr(args, d, None) for d in getattr(args, "outputs", ())},
+        {flag(d): getattr(args, d, None) for d in getattr(args, "inputs", ())},
+        folders=tuple(flag(d) for d in getattr(args, "folders", ())),
+        either=getattr(args, "engine", None) == "spark",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -74,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _system_arrow_memory()
     before, warnings.formatwarning = warnings.formatwarning, _one_line(args.command)
     try:
+        _check_paths(args)
         return int(args.handler(args))
     except ForecastingError as exc:
         print(f"forecasting {args.command}: error: {exc}", file=sys.stderr)

@@ -45,7 +45,10 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="move the alias even when the gate fails or cannot compare (said in the verdict)",
     )
-    p.set_defaults(handler=_build_predictor)
+    p.set_defaults(
+        handler=_build_predictor,
+        inputs=("transactions", "sales", "inventory", "skus", "policy"),
+    )
 
 
 def _build_predictor(args: argparse.Namespace) -> int:
@@ -62,10 +65,14 @@ def _build_predictor(args: argparse.Namespace) -> int:
         demand=config_from_args(DemandConfig, freq="D", horizon=horizon),
         policy=config_from_args(policy.with_, horizon_days=horizon),
     )
-    tx = read_table(args.transactions, TRANSACTIONS)
-    sales = read_table(args.sales, SALES) if args.sales else None
-    inventory = read_table(args.inventory, INVENTORY) if args.inventory else None
-    skus = read_table(args.skus, SKUS) if args.skus else None
+    tx = read_table(args.transactions, TRANSACTIONS, date_format=args.date_format)
+    sales = read_table(args.sales, SALES, date_format=args.date_format) if args.sales else None
+    inventory = (
+        read_table(args.inventory, INVENTORY, date_format=args.date_format)
+        if args.inventory
+        else None
+    )
+    skus = read_table(args.skus, SKUS, date_format=args.date_format) if args.skus else None
     tracking.configure(args.tracking_uri)
     result = build_predictor(
         tx,

@@ -20,6 +20,13 @@ def uri_parent() -> argparse.ArgumentParser:
         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the SQLite store "
         "mlflow/mlflow.db at the project root)",
     )
+    parent.add_argument(
+        "--date-format",
+        default=None,
+        metavar="FMT",
+        help="format of the dates in the input files, in strftime codes (e.g. %%d/%%m/%%Y); "
+        "default ISO 8601 (YYYY-MM-DD[ HH:MM:SS]): dates are never guessed",
+    )
     return parent
 
 

@@ -18,7 +18,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("dataset", choices=["m5", "online-retail", "carparts"])
     p.add_argument("path", help="the dataset's folder (m5, online-retail) or file (carparts)")
     p.add_argument("--output", required=True, help="file to write (CSV or Parquet)")
-    p.set_defaults(handler=_adapt)
+    p.set_defaults(handler=_adapt, inputs=("path",), outputs=("output",))
     p = sub.add_parser(
         "validate",
         help="check a file against a data contract of DESIGN.md",
@@ -26,7 +26,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--table", required=True, choices=sorted(CONTRACTS), help="which contract")
     p.add_argument("path", help="the file (CSV, .csv.gz or Parquet)")
-    p.set_defaults(handler=_validate)
+    p.set_defaults(handler=_validate, inputs=("path",))
     p = sub.add_parser(
         "sales-from-transactions",
         help="sum transactions into sales at D, W or M",
@@ -36,7 +36,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--transactions", required=True, help="transactions file")
     p.add_argument("--freq", required=True, choices=["D", "W", "M"])
     p.add_argument("--output", required=True, help="sales file to write (CSV or Parquet)")
-    p.set_defaults(handler=_sales_from_transactions)
+    p.set_defaults(handler=_sales_from_transactions, inputs=("transactions",), outputs=("output",))
 
 
 def _adapt(args: argparse.Namespace) -> int:
@@ -58,7 +58,7 @@ def _adapt(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from forecasting.data.io import read_table
 
-    df = read_table(args.path, CONTRACTS[args.table])
+    df = read_table(args.path, CONTRACTS[args.table], date_format=args.date_format)
     print(f"{args.path}: a valid {args.table} table, {len(df)} rows, columns {list(df.columns)}")
     return 0
 
@@ -68,7 +68,7 @@ def _sales_from_transactions(args: argparse.Namespace) -> int:
     from forecasting.data.io import read_table, table_format, write_table
 
     table_format(args.output)  # a bad output name fails before any work
-    tx = read_table(args.transactions, TRANSACTIONS)
+    tx = read_table(args.transactions, TRANSACTIONS, date_format=args.date_format)
     sales = transactions_to_sales(tx, args.freq)
     write_table(sales, args.output)
     print(

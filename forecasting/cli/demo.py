@@ -21,7 +21,9 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--output-dir", default="demo_output", help="where data and decisions go")
     policy_argument(p, "their defaults; horizon_days sets the demo's horizon")
-    p.set_defaults(handler=_demo)
+    p.set_defaults(
+        handler=_demo, inputs=("policy",), outputs=("output_dir",), folders=("output_dir",)
+    )
 
 
 def _demo(args: argparse.Namespace) -> int:

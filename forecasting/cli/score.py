@@ -41,7 +41,9 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "holding a part, about 1 GiB each (default: the cores, at most 4; 1: this process)",
     )
     engine_arguments(p)
-    p.set_defaults(handler=_score)
+    p.set_defaults(
+        handler=_score, inputs=("sales", "inventory", "calendar", "future"), outputs=("output",)
+    )
 
 
 def _score_spark(args: argparse.Namespace) -> int:
@@ -83,6 +85,7 @@ def _score(args: argparse.Namespace) -> int:
         rows_per_part=args.rows_per_part,
         jobs=args.jobs,
         tracking_uri=args.tracking_uri,
+        date_format=args.date_format,
     )
     print(
         f"score: {len(decisions)} SKUs -> {args.output} "

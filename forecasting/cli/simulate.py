@@ -39,7 +39,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "replay flatters the model; the run is then tagged in_sample)",
     )
     policy_argument(p, "the model's values (its network included, unless [network] is given)")
-    p.set_defaults(handler=_simulate)
+    p.set_defaults(handler=_simulate, inputs=("sales", "inventory", "policy"), outputs=("output",))
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -49,8 +49,12 @@ def _simulate(args: argparse.Namespace) -> int:
 
     if args.output:
         table_format(args.output)
-    sales = read_table(args.sales, SALES)
-    inventory = read_table(args.inventory, INVENTORY) if args.inventory else None
+    sales = read_table(args.sales, SALES, date_format=args.date_format)
+    inventory = (
+        read_table(args.inventory, INVENTORY, date_format=args.date_format)
+        if args.inventory
+        else None
+    )
     model: Any = args.model
     policy, policy_text = None, None
     if args.policy:

@@ -40,7 +40,9 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-register", action="store_true", help="log the run, do not register")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     engine_arguments(p)
-    p.set_defaults(handler=_train_demand)
+    p.set_defaults(
+        handler=_train_demand, inputs=("sales", "calendar", "future"), outputs=("forecast_out",)
+    )
 
 
 def _train_demand(args: argparse.Namespace) -> int:
@@ -72,7 +74,7 @@ def _train_demand(args: argparse.Namespace) -> int:
         engine = spark_session(args.spark_master, "forecasting-train-demand")
         sales = read_parquet(engine, args.sales, SALES)
     else:
-        sales = read_table(args.sales, SALES, categorical_ids=True)
+        sales = read_table(args.sales, SALES, categorical_ids=True, date_format=args.date_format)
     result = train_demand(
         sales,
         cfg,

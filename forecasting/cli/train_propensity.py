@@ -27,7 +27,9 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--cutoff-step-days", type=int, help="days between them (default: N)")
     p.add_argument("--no-register", action="store_true", help="log the run, do not register")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.set_defaults(handler=_train_propensity)
+    p.set_defaults(
+        handler=_train_propensity, inputs=("transactions", "links"), outputs=("scores_out",)
+    )
 
 
 def _train_propensity(args: argparse.Namespace) -> int:
@@ -50,7 +52,7 @@ def _train_propensity(args: argparse.Namespace) -> int:
         cutoff_step_days=args.cutoff_step_days,
         seed=args.seed,
     )
-    tx = read_table(args.transactions, TRANSACTIONS)
+    tx = read_table(args.transactions, TRANSACTIONS, date_format=args.date_format)
     result = train_propensity(
         tx,
         cutoff,

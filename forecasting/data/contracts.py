@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from forecasting.data.dates import parse_dates
 from forecasting.errors import DataContractError
 
 Kind = Literal["id", "date", "datetime", "number", "flag"]
@@ -113,6 +114,7 @@ def validate(
     *,
     line_numbers: bool = False,
     categorical_ids: bool = False,
+    date_format: str | None = None,
 ) -> pd.DataFrame:
     """Check ``df`` against ``contract`` and return a copy with canonical dtypes.
 
@@ -121,6 +123,8 @@ def validate(
         contract: one of `SALES`, `TRANSACTIONS`, `INVENTORY`, `SKUS`.
         source: how to name the table in errors (a file path); defaults to the contract's name.
         line_numbers: rows are lines of a CSV file with a header (row 0 is line 2).
+        date_format: the strftime format of text dates (e.g. ``%d/%m/%Y``); default ISO 8601
+            (`forecasting.data.dates`: dates are never guessed).
         categorical_ids: IDs as ``category`` of text instead of ``object``: a few bytes a
             row instead of a pointer and a string (tables of tens of millions of rows).
 
@@ -133,6 +137,13 @@ def validate(
             src,
             f"the {contract.name} table is empty",
             f"give a file with a header and at least one row ({', '.join(contract.required)})",
+        )
+    repeated = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+    if repeated:
+        raise DataContractError(
+            src,
+            f"the header names {', '.join(map(repr, repeated))} more than once",
+            "give every column its own name",
         )
     missing = [c for c in contract.required if c not in df.columns]
     if missing:
@@ -152,7 +163,9 @@ def validate(
     codes: dict[str, np.ndarray] = {}  # integer codes of the ID columns, for the key check
     for col in contract.columns:
         if col.name in out.columns:
-            converted = _convert(out, col, contract, src, line_numbers, codes, categorical_ids)
+            converted = _convert(
+                out, col, contract, src, line_numbers, codes, categorical_ids, date_format
+            )
             if converted is not out[col.name]:  # assigning copies: only what changed
                 out[col.name] = converted
     key = [k for k in contract.key if k in out.columns]
@@ -213,6 +226,7 @@ def _convert(
     line_numbers: bool,
     codes: dict[str, np.ndarray],
     categorical_ids: bool = False,
+    date_format: str | None = None,
 ) -> pd.Series:
     s = df[col.name]
     null = s.isna().to_numpy() if col.kind != "id" else np.zeros(0, dtype=bool)
@@ -247,22 +261,12 @@ def _convert(
             return pd.Series(cat, index=out.index, name=col.name)
         return out.astype(object) if text_categories and not categorical_ids else out
     if col.kind in ("date", "datetime"):
-        if pd.api.types.is_datetime64_any_dtype(s):
-            out = s
-        else:
-            out = pd.to_datetime(s, errors="coerce", format="mixed")
-        if isinstance(out.dtype, pd.DatetimeTZDtype):
-            out = out.dt.tz_convert("UTC").dt.tz_localize(None)
-        bad = out.isna().to_numpy() & ~null
+        out, bad, problem, fix = parse_dates(s, date_format)
         if bad.any():
-            raise fail(
-                bad,
-                "hold a value that is not a date",
-                "write dates as YYYY-MM-DD (or YYYY-MM-DD HH:MM:SS for timestamps)",
-            )
+            raise fail(bad, problem, fix)
         if col.required and null.any():
             raise fail(null, "have no date", f"every row needs a '{col.name}'")
-        return out if out.dtype == "datetime64[ns]" else out.astype("datetime64[ns]")
+        return out
     # number / flag
     if s.dtype == "float64":
         num = s
@@ -273,6 +277,9 @@ def _convert(
     bad = num.isna().to_numpy() & ~null
     if bad.any():
         raise fail(bad, "hold a value that is not a number", f"'{col.name}' must be numeric")
+    infinite = np.isinf(num.to_numpy())
+    if infinite.any():
+        raise fail(infinite, "are not finite (inf, or too large)", f"give finite '{col.name}'")
     if col.required and null.any():
         raise fail(null, "have no value", f"fill '{col.name}' on every row")
     values = num.to_numpy()

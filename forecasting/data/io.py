@@ -46,17 +46,23 @@ def _existing(path: str | os.PathLike[str], contract: TableContract) -> tuple[st
 
 
 def read_table(
-    path: str | os.PathLike[str], contract: TableContract, *, categorical_ids: bool = False
+    path: str | os.PathLike[str],
+    contract: TableContract,
+    *,
+    categorical_ids: bool = False,
+    date_format: str | None = None,
 ) -> pd.DataFrame:
     """Read and validate one contract table; IDs are read as text, never as numbers
-    (``categorical_ids``: as categories of text, for tables of tens of millions of rows)."""
+    (``categorical_ids``: as categories of text, for tables of tens of millions of rows).
+    Dates are ISO 8601 unless ``date_format`` names their format (`forecasting.data.dates`).
+    """
     src, fmt, p = _existing(path, contract)
     try:
         if fmt == "csv":
             table = pacsv.read_csv(
                 p,
                 convert_options=pacsv.ConvertOptions(
-                    column_types={c: pa.string() for c in contract.id_columns},
+                    column_types=_text_columns(contract, date_format),
                     strings_can_be_null=False,
                 ),
             )
@@ -81,7 +87,23 @@ def read_table(
     for col in contract.id_columns:  # CSV: text columns read back as '' where empty
         if col in df.columns and df[col].dtype == object:
             df[col] = df[col].where(df[col] != "", None)
-    return validate(df, contract, src, line_numbers=fmt == "csv", categorical_ids=categorical_ids)
+    return validate(
+        df,
+        contract,
+        src,
+        line_numbers=fmt == "csv",
+        categorical_ids=categorical_ids,
+        date_format=date_format,
+    )
+
+
+def _text_columns(contract: TableContract, date_format: str | None) -> dict[str, pa.DataType]:
+    """Columns a CSV reader must keep as text: the IDs, and the dates when their format is
+    named (Arrow would otherwise read ISO-looking ones itself)."""
+    text = list(contract.id_columns)
+    if date_format:
+        text += [c.name for c in contract.columns if c.kind in ("date", "datetime")]
+    return {c: pa.string() for c in text}
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
@@ -104,6 +126,7 @@ def iter_sku_parts(
     key: str = "sku_id",
     *,
     categorical_ids: bool = False,
+    date_format: str | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Read a large table in parts of whole SKUs, memory bounded by the part, not the file.
 
@@ -134,10 +157,12 @@ def iter_sku_parts(
                 ) from None
             if table is None:
                 return
-            yield _part_frame(table, contract, f"{src} (part {i + 1})", categorical_ids)
+            yield _part_frame(
+                table, contract, f"{src} (part {i + 1})", categorical_ids, date_format
+            )
     with tempfile.TemporaryDirectory(prefix="forecasting-parts-") as tmp:
         try:
-            files = _partition(p, fmt, contract, rows_per_part, key, Path(tmp))
+            files = _partition(p, fmt, contract, rows_per_part, key, Path(tmp), date_format)
         except (pa.ArrowInvalid, OSError) as exc:
             raise DataContractError(
                 src,
@@ -150,11 +175,15 @@ def iter_sku_parts(
             )
         for i, file in enumerate(files):
             name = f"{src} (part {i + 1} of {len(files)})"
-            yield _part_frame(pq.read_table(file), contract, name, categorical_ids)
+            yield _part_frame(pq.read_table(file), contract, name, categorical_ids, date_format)
 
 
 def _part_frame(
-    table: pa.Table, contract: TableContract, name: str, categorical_ids: bool
+    table: pa.Table,
+    contract: TableContract,
+    name: str,
+    categorical_ids: bool,
+    date_format: str | None = None,
 ) -> pd.DataFrame:
     """One part as a validated frame (IDs as categories with ``categorical_ids``)."""
     ids = [c for c in contract.id_columns if c in table.column_names]
@@ -169,7 +198,7 @@ def _part_frame(
     for col in ids:  # an empty ID is a missing one (a category "" is found on uniques)
         if df[col].dtype == object:
             df[col] = df[col].where(df[col] != "", None)
-    return validate(df, contract, name, categorical_ids=categorical_ids)
+    return validate(df, contract, name, categorical_ids=categorical_ids, date_format=date_format)
 
 
 def _clustered(pf: pq.ParquetFile, key: str) -> bool:
@@ -229,7 +258,13 @@ def _run_end(col: pa.ChunkedArray, at: int) -> int | None:
 
 
 def _partition(
-    p: Path, fmt: str, contract: TableContract, rows_per_part: int, key: str, tmp: Path
+    p: Path,
+    fmt: str,
+    contract: TableContract,
+    rows_per_part: int,
+    key: str,
+    tmp: Path,
+    date_format: str | None = None,
 ) -> list[Path]:
     import math
 
@@ -238,7 +273,7 @@ def _partition(
             p,
             read_options=pacsv.ReadOptions(block_size=16 << 20),
             convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in contract.id_columns},
+                column_types=_text_columns(contract, date_format),
                 strings_can_be_null=False,
             ),
         )

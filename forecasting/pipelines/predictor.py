@@ -3,6 +3,7 @@ neither learned from, log and register it, and promote it through the gate."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,6 +28,10 @@ from forecasting.predictor import (
 )
 from forecasting.serving import load_predictor, log_predictor_model, sales_input_example
 
+#: How often a build re-judges its version when other builds keep moving the alias.
+MAX_REJUDGEMENTS = 5
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class BuildResult:
@@ -47,6 +52,7 @@ class GateOutcome:
     challenger: Judgement | None = None
     champion: Judgement | None = None
     period: str | None = None  # the held-out periods judged on, "first..last"
+    champion_version: str | None = None  # the version the alias pointed at when judged
 
     def tags(self) -> dict[str, str]:
         out = {"gate_verdict": self.verdict}
@@ -90,10 +96,13 @@ def build_predictor(
     sales = validate(sales, SALES, "<sales>")
     if forecaster is not None:
         cfg = replace(cfg, demand=forecaster.config)
-    gate = compare_with_champion(tx, sales, skus, cfg, name, alias, tolerance, tracking_uri)
-    verdict = gate.verdict
-    if force and not verdict.startswith("pass"):
-        verdict = f"forced: {verdict}"
+
+    def judged() -> tuple[GateOutcome, str]:
+        gate = compare_with_champion(tx, sales, skus, cfg, name, alias, tolerance, tracking_uri)
+        forced = force and not gate.verdict.startswith("pass")
+        return gate, f"forced: {gate.verdict}" if forced else gate.verdict
+
+    gate, verdict = judged()
     predictor = ElasticSkuPredictor(cfg).fit(tx, sales, skus, forecaster=forecaster)
     decisions = predictor.predict(sales, inventory)
     final = overall(backtest_report(predictor.demand_, sales)[1])
@@ -103,9 +112,6 @@ def build_predictor(
         "share_tiered": float((decisions["stocking"] == "tiered").mean()),
         "share_slow_movers": float(decisions["slow_mover"].mean()),
     }
-    for who, j in (("challenger", gate.challenger), ("champion", gate.champion)):
-        if j is not None:
-            figures[f"gate_rmsse_{who}"], figures[f"gate_cost_{who}"] = j.rmsse, j.cost
     result = BuildResult(predictor, decisions, figures, verdict)
     with tracking.start_run("predictor", "build-predictor", tracking_uri=tracking_uri) as run:
         tracking.log_config(cfg.policy, "policy")
@@ -113,21 +119,36 @@ def build_predictor(
         if policy_file is not None:
             tracking.log_text(policy_file, "policy_file.toml")
         tracking.log_config(cfg.demand, "demand")
-        tracking.log_metrics(figures)
-        tracking.set_tags({**gate.tags(), "gate_verdict": verdict})
         tracking.log_table(decisions, "decisions.parquet")
         example = sales_input_example(sales, periods=60)
         info = log_predictor_model(predictor, example, name)
         version = str(info.registered_model_version)
-        tags = {key: f"{value:.6g}" for key, value in figures.items()}
-        tags.update({**gate.tags(), "validation": verdict})
-        tracking.set_version_tags(name, version, tags, tracking_uri)
         result.model_version = version
         record_training_period(predictor, name, version, tracking_uri)
         result.run_id = run.info.run_id
-        if verdict.startswith(("pass", "forced")):
-            tracking.set_alias(name, alias, version, tracking_uri)
-            result.promoted = True
+        # compare-and-set: the alias moves only if it still points where the gate looked;
+        # if another build moved it meanwhile, this version is judged again against it
+        uri = tracking.configure(tracking_uri)
+        for _ in range(MAX_REJUDGEMENTS):
+            with tracking.store_lock(uri, "alias"):
+                if tracking.alias_version(name, alias, uri) == gate.champion_version:
+                    if verdict.startswith(("pass", "forced")):
+                        tracking.set_alias(name, alias, version, uri)
+                        result.promoted = True
+                    break
+            log.info("the %s alias moved during the build: judging again", alias)
+            gate, verdict = judged()
+        else:
+            verdict = f"fail: the {alias} alias kept moving during the build; not promoted"
+        for who, j in (("challenger", gate.challenger), ("champion", gate.champion)):
+            if j is not None:
+                figures[f"gate_rmsse_{who}"], figures[f"gate_cost_{who}"] = j.rmsse, j.cost
+        result.verdict = verdict
+        tracking.log_metrics(figures)
+        tracking.set_tags({**gate.tags(), "gate_verdict": verdict})
+        tags = {key: f"{value:.6g}" for key, value in figures.items()}
+        tags.update({**gate.tags(), "validation": verdict})
+        tracking.set_version_tags(name, version, tags, tracking_uri)
     return result
 
 
@@ -148,7 +169,7 @@ def compare_with_champion(
     version = tracking.alias_version(name, alias, tracking_uri)
     if version is None:
         return GateOutcome(gate_verdict(None, None, None))
-    champion = load_predictor(f"models:/{name}@{alias}")
+    champion = load_predictor(f"models:/{name}/{version}")  # the alias may move meanwhile
     freq = cfg.demand.freq
     starts = period_start(sales["ds"], freq)
     grid = pd.date_range(starts.min(), starts.max(), freq=PANDAS_FREQ[freq])
@@ -173,7 +194,9 @@ def compare_with_champion(
         )
     why = why or feed_mismatch(champion, sales, common)
     if why is not None:
-        return GateOutcome(gate_verdict(None, None, version, tolerance, why))
+        return GateOutcome(
+            gate_verdict(None, None, version, tolerance, why), None, None, None, version
+        )
     cut = held[0]
     mine = sales[sales["sku_id"].astype(str).isin(common)]
     before = mine[starts[mine.index] < cut]
@@ -181,7 +204,7 @@ def compare_with_champion(
     a = judge(challenger, mine, len(held))
     b = judge(champion, mine, len(held))
     period = f"{cut.date()}..{held[-1].date()}"
-    return GateOutcome(gate_verdict(a, b, version, tolerance), a, b, period)
+    return GateOutcome(gate_verdict(a, b, version, tolerance), a, b, period, version)
 
 
 def _only(skus: Any, ids: list[str]) -> Any:

@@ -31,16 +31,23 @@ def score_file(
     rows_per_part: int = 2_000_000,
     jobs: int = 1,
     tracking_uri: str | None = None,
+    date_format: str | None = None,
 ) -> pd.DataFrame:
     """Score a sales file with the predictor at ``model_uri`` and write the decisions (one
     row per SKU, sorted) to ``output_path``; the sales are streamed in parts of whole SKUs,
-    so memory follows the part, not the file. Returns the decisions."""
+    so memory follows the part, not the file. Returns the decisions. ``date_format``: of
+    the files' text dates (default ISO 8601)."""
     table_format(output_path)
     if chunk_size < 1 or rows_per_part < 1 or jobs < 1:
         raise ForecastingError("--chunk-size, --rows-per-part and --jobs must be >= 1")
-    inventory = read_table(inventory_path, INVENTORY) if inventory_path else None
+    inventory = (
+        read_table(inventory_path, INVENTORY, date_format=date_format) if inventory_path else None
+    )
     uri = configure(tracking_uri)
-    parts = iter_sku_parts(sales_path, SALES, rows_per_part=rows_per_part, categorical_ids=True)
+    parts = iter_sku_parts(
+        sales_path, SALES, rows_per_part=rows_per_part, categorical_ids=True,
+        date_format=date_format,
+    )  # fmt: skip
     scored = score_parts(
         model_uri, parts, inventory, chunk_size=chunk_size, jobs=jobs, tracking_uri=uri
     )

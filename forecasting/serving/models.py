@@ -4,6 +4,7 @@ files, Parquet tables, JSON configs) and loading the predictor back."""
 from __future__ import annotations
 
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from forecasting.serving.signatures import (
     predictor_signature,
     propensity_signature,
 )
+from forecasting.tracking import store_lock
 
 #: The package folder, bundled with every model (``code_paths``) so that it loads anywhere.
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -97,7 +99,11 @@ def _log_saved(
 ) -> Any:
     """Save ``obj`` (lean files) to a temporary folder and log it as a models-from-code
     pyfunc whose ``context.artifacts[artifact]`` is that folder."""
-    with tempfile.TemporaryDirectory() as tmp:
+    uri = mlflow.get_tracking_uri()
+    # one registration at a time on a local store: two new versions at once would race for
+    # the next version number (a tracking server orders them itself)
+    lock = store_lock(uri, "registry") if registered_model_name else nullcontext()
+    with tempfile.TemporaryDirectory() as tmp, lock:
         folder = obj.save(Path(tmp) / artifact)
         return mlflow.pyfunc.log_model(
             name=name,

@@ -27,6 +27,7 @@ from forecasting.tracking.store import (
     get_or_create_experiment,
     project_root,
     resolve_tracking_uri,
+    store_lock,
 )
 
 __all__ = [
@@ -54,5 +55,6 @@ __all__ = [
     "set_tags",
     "set_version_tags",
     "start_run",
+    "store_lock",
     "version_tags",
 ]

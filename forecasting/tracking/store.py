@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 #: Experiment names, one per pipeline stage.
@@ -73,13 +75,19 @@ def artifact_root(tracking_uri: str) -> Path | None:
 
 
 def configure(tracking_uri: str | None = None) -> str:
-    """Point MLflow (tracking and registry) at the resolved store and return its URI."""
+    """Point MLflow (tracking and registry) at the resolved store and return its URI. A new
+    SQLite store is created and migrated by one process at a time (`store_lock`): two jobs
+    starting together on a fresh store would otherwise both migrate it and leave it broken.
+    """
     import mlflow
 
     uri = resolve_tracking_uri(tracking_uri)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    if uri.startswith("sqlite:///"):
+    if uri.startswith("sqlite:///") and uri not in _READY:
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        with store_lock(uri):
+            mlflow.MlflowClient(uri, uri).search_experiments(max_results=1)  # creates it
+        _READY.add(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     for noisy in ("alembic", "mlflow.store.db.utils"):
@@ -87,9 +95,39 @@ def configure(tracking_uri: str | None = None) -> str:
     return uri
 
 
+#: SQLite stores this process has created or opened (initialised once per process).
+_READY: set[str] = set()
+#: Seconds to wait for another process holding a store's lock.
+LOCK_TIMEOUT = 600.0
+
+
+@contextmanager
+def store_lock(tracking_uri: str, what: str = "store") -> Iterator[None]:
+    """An exclusive lock on a local SQLite store (a lock file beside the database) while
+    the store is created, an experiment is created or an alias is compared and moved; a
+    no-op for a tracking server (the server orders its own writes)."""
+    if not tracking_uri.startswith("sqlite:///"):
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    db = Path(tracking_uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(db.with_name(f"{db.name}.{what}.lock")), timeout=LOCK_TIMEOUT)
+    try:
+        with lock:
+            yield
+    except Timeout:
+        raise TimeoutError(
+            f"another process has held the lock on {db} for {LOCK_TIMEOUT:.0f} s"
+        ) from None
+
+
 def get_or_create_experiment(name: str, tracking_uri: str | None = None) -> str:
-    """The experiment's ID, creating it (with artifacts under the store's folder) if needed."""
+    """The experiment's ID, creating it (with artifacts under the store's folder) if needed;
+    two processes creating it at once get the same experiment."""
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     uri = configure(tracking_uri)
     client = mlflow.MlflowClient(uri, uri)
@@ -98,4 +136,11 @@ def get_or_create_experiment(name: str, tracking_uri: str | None = None) -> str:
         return str(exp.experiment_id)
     root = artifact_root(uri)
     location = (root / name).as_uri() if root is not None else None
-    return str(client.create_experiment(name, artifact_location=location))
+    with store_lock(uri):
+        try:
+            return str(client.create_experiment(name, artifact_location=location))
+        except MlflowException:  # created meanwhile by another process (a server's store)
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return str(exp.experiment_id)
