@@ -58,7 +58,7 @@ TX_VIOLATIONS = [
         "not > 0",
         "line 3",
     ),
-    ("unparseable_date", TX_HEADER + "1,2,app,2024-13-45,1,1\n", "ts", "not a date", "line 2"),
+    ("unparseable_date", TX_HEADER + "1,2,app,2024-13-45,1,1\n", "ts", "not an ISO date", "line 2"),
     ("empty_file", "", None, "empty", None),
     ("header_only", TX_HEADER, None, "empty", None),
     ("empty_id", TX_HEADER + "1,,app,2024-01-01,1,1\n", "sku_id", "empty ID", "line 2"),
@@ -129,7 +129,7 @@ def test_duplicate_sales_key_names_the_key_and_rows(
             "not >= 0",
         ),
         (INVENTORY, {"sku_id": ["1"], "channel": ["a"], "on_hand": [-2]}, "on_hand", "not >= 0"),
-        (SALES, {"sku_id": ["1"], "channel": ["a"], "ds": ["x"], "y": [1]}, "ds", "not a date"),
+        (SALES, {"sku_id": ["1"], "channel": ["a"], "ds": ["x"], "y": [1]}, "ds", "not an ISO date"),
         (
             SALES,
             {"sku_id": ["1"], "channel": ["a"], "ds": ["2024-01-01"], "y": [None]},

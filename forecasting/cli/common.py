@@ -20,14 +20,25 @@ def uri_parent() -> argparse.ArgumentParser:
         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the SQLite store "
         "mlflow/mlflow.db at the project root)",
     )
-    parent.add_argument(
+    date_format_argument(parent)
+    return parent
+
+
+def date_parent() -> argparse.ArgumentParser:
+    """The options of commands that read files but do not track: ``--date-format``."""
+    parent = argparse.ArgumentParser(add_help=False)
+    date_format_argument(parent)
+    return parent
+
+
+def date_format_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
         "--date-format",
         default=None,
         metavar="FMT",
         help="format of the dates in the input files, in strftime codes (e.g. %%d/%%m/%%Y); "
         "default ISO 8601 (YYYY-MM-DD[ HH:MM:SS]): dates are never guessed",
     )
-    return parent
 
 
 def config_from_args(cls: Callable[..., Any], **values: Any) -> Any:

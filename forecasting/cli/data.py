@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from forecasting.cli.common import date_parent
 from forecasting.data.contracts import CONTRACTS, TRANSACTIONS
 
 
@@ -21,6 +22,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=_adapt, inputs=("path",), outputs=("output",))
     p = sub.add_parser(
         "validate",
+        parents=[date_parent()],
         help="check a file against a data contract of DESIGN.md",
         description="Read a file as the given table and report the first contract violation.",
     )
@@ -29,6 +31,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=_validate, inputs=("path",))
     p = sub.add_parser(
         "sales-from-transactions",
+        parents=[date_parent()],
         help="sum transactions into sales at D, W or M",
         description="Sum quantity per sku, channel and period, zero periods filled from each "
         "series' first sale to the end of the data; weeks start on Monday, months on the 1st.",
