@@ -129,7 +129,12 @@ def test_duplicate_sales_key_names_the_key_and_rows(
             "not >= 0",
         ),
         (INVENTORY, {"sku_id": ["1"], "channel": ["a"], "on_hand": [-2]}, "on_hand", "not >= 0"),
-        (SALES, {"sku_id": ["1"], "channel": ["a"], "ds": ["x"], "y": [1]}, "ds", "not an ISO date"),
+        (
+            SALES,
+            {"sku_id": ["1"], "channel": ["a"], "ds": ["x"], "y": [1]},
+            "ds",
+            "not an ISO date",
+        ),
         (
             SALES,
             {"sku_id": ["1"], "channel": ["a"], "ds": ["2024-01-01"], "y": [None]},

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from forecasting import __version__
 from forecasting.cli import (
@@ -88,8 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(name).setLevel(logging.WARNING)
     _system_arrow_memory()
     before, warnings.formatwarning = warnings.formatwarning, _one_line(args.command)
+    previous_term = _terminate_as_interrupt()
     try:
         _check_paths(args)
+        if hasattr(args, "tracking_uri"):  # a command that tracks: the store first
+            _http_defaults()
+            from forecasting.tracking import check_reachable
+
+            check_reachable(args.tracking_uri)
         return int(args.handler(args))
     except ForecastingError as exc:
         print(f"forecasting {args.command}: error: {exc}", file=sys.stderr)
@@ -97,8 +106,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("forecasting: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        from forecasting.tracking import environment_error
+
+        message = environment_error(exc)
+        if message is None:
+            raise
+        print(f"forecasting {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
     finally:
         warnings.formatwarning = before
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
+
+
+def _terminate_as_interrupt() -> Any:
+    """SIGTERM (a scheduler stopping the job, ``kill``) unwinds like Ctrl-C: temporary files
+    removed, worker processes stopped, the run marked failed. Returns the previous handler
+    (None where signals cannot be set: not the main thread)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:
+        return None
+
+
+def _http_defaults() -> None:
+    """Short HTTP time-outs and few retries towards a tracking server, unless the user set
+    them: MLflow's defaults (120 s, 7 retries with back-off) hold a job for many minutes on
+    a server that accepts connections and never answers."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -61,8 +61,13 @@ def _adapt(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from forecasting.data.io import read_table
 
-    df = read_table(args.path, CONTRACTS[args.table], date_format=args.date_format)
+    contract = CONTRACTS[args.table]
+    df = read_table(args.path, contract, date_format=args.date_format)
     print(f"{args.path}: a valid {args.table} table, {len(df)} rows, columns {list(df.columns)}")
+    for col in (c.name for c in contract.columns if c.kind in ("date", "datetime")):
+        if col in df.columns and df[col].notna().any():  # so a misread format shows at once
+            first, last = df[col].min(), df[col].max()
+            print(f"  {col}: {first.isoformat(sep=' ')} .. {last.isoformat(sep=' ')}")
     return 0
 
 

@@ -264,6 +264,7 @@ def _convert(
         out, bad, problem, fix = parse_dates(s, date_format)
         if bad.any():
             raise fail(bad, problem, fix)
+        null = out.isna().to_numpy()  # empty cells included
         if col.required and null.any():
             raise fail(null, "have no date", f"every row needs a '{col.name}'")
         return out

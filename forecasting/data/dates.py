@@ -29,6 +29,20 @@ def parse_dates(
     per distinct value (a table of millions of rows has a few hundred days)."""
     if pd.api.types.is_datetime64_any_dtype(s):
         out = s.dt.tz_localize(None) if isinstance(s.dtype, pd.DatetimeTZDtype) else s
+        values = out.to_numpy()  # in its own unit: Parquet and Arrow give s, ms or us
+        lo, hi = (
+            np.datetime64(pd.Timestamp.min.ceil("D")),
+            np.datetime64(pd.Timestamp.max.floor("D")),
+        )
+        with np.errstate(invalid="ignore"):
+            outside = ~np.isnat(values) & ((values < lo) | (values > hi))
+        if outside.any():
+            return (
+                pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]"),
+                outside,
+                f"hold dates outside {YEARS[0]}..{YEARS[1]}, the years pandas can hold",
+                "correct them, or drop rows dated as placeholders (like 9999-12-31)",
+            )
         return out.astype("datetime64[ns]"), np.zeros(len(s), dtype=bool), "", ""
     fix = (
         f"write them in the format {date_format!r}"
@@ -57,7 +71,7 @@ def parse_dates(
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         parsed = parsed.dt.tz_localize(None)
     parsed = parsed.astype("datetime64[ns]")
-    wrong = parsed.isna().to_numpy()
+    wrong = parsed.isna().to_numpy() & (text.str.strip() != "").to_numpy()  # "": no date
     values = np.append(parsed.to_numpy(), np.datetime64("NaT", "ns"))[code]
     out = pd.Series(values, index=s.index, dtype="datetime64[ns]")
     bad = np.append(wrong, False)[code]

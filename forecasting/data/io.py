@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +44,37 @@ def _existing(path: str | os.PathLike[str], contract: TableContract) -> tuple[st
         raise ForecastingError(f"{src}: file not found")
     if p.stat().st_size == 0:
         raise DataContractError(src, f"the {contract.name} file is empty", "give a non-empty file")
+    if fmt == "csv":
+        _check_utf8(p, src)
     return src, fmt, p
+
+
+def _check_utf8(p: Path, src: str) -> None:
+    """CSV files are UTF-8 (a byte-order mark is fine); anything else is refused from its
+    first bytes, before a reader turns UTF-16's zero bytes into columns that do not exist."""
+    import gzip
+
+    try:
+        opener = gzip.open if str(p).lower().endswith(".gz") else open
+        with opener(p, "rb") as f:
+            head = f.read(1 << 16)
+    except (OSError, EOFError) as exc:
+        raise DataContractError(
+            src, f"cannot be read: {exc}", "check that the file is complete and valid"
+        ) from None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        looks = "UTF-16 or UTF-32" if head.startswith((b"\xff\xfe", b"\xfe\xff")) else "binary"
+        raise DataContractError(src, f"is not UTF-8 text (it looks {looks})", "save it as UTF-8")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not a character cut at the end of the sample
+            byte = head[exc.start : exc.start + 1].hex()
+            raise DataContractError(
+                src,
+                f"is not UTF-8 text (byte 0x{byte} at offset {exc.start}; latin-1 or cp1252?)",
+                "save it as UTF-8",
+            ) from None
 
 
 def read_table(
@@ -98,11 +130,11 @@ def read_table(
 
 
 def _text_columns(contract: TableContract, date_format: str | None) -> dict[str, pa.DataType]:
-    """Columns a CSV reader must keep as text: the IDs, and the dates when their format is
-    named (Arrow would otherwise read ISO-looking ones itself)."""
+    """Columns a CSV reader keeps as text: the IDs, and the dates, which
+    `forecasting.data.dates` parses (Arrow would turn time-zone offsets into UTC, mixed or
+    not; its dates and ours then differ)."""
     text = list(contract.id_columns)
-    if date_format:
-        text += [c.name for c in contract.columns if c.kind in ("date", "datetime")]
+    text += [c.name for c in contract.columns if c.kind in ("date", "datetime")]
     return {c: pa.string() for c in text}
 
 
@@ -160,7 +192,7 @@ def iter_sku_parts(
             yield _part_frame(
                 table, contract, f"{src} (part {i + 1})", categorical_ids, date_format
             )
-    with tempfile.TemporaryDirectory(prefix="forecasting-parts-") as tmp:
+    with parts_folder() as tmp:
         try:
             files = _partition(p, fmt, contract, rows_per_part, key, Path(tmp), date_format)
         except (pa.ArrowInvalid, OSError) as exc:
@@ -176,6 +208,36 @@ def iter_sku_parts(
         for i, file in enumerate(files):
             name = f"{src} (part {i + 1} of {len(files)})"
             yield _part_frame(pq.read_table(file), contract, name, categorical_ids, date_format)
+
+
+#: Where the temporary parts of `iter_sku_parts` live: one folder per job, named by its PID.
+PARTS_ROOT = Path(tempfile.gettempdir()) / "forecasting-parts"
+
+
+@contextmanager
+def parts_folder() -> Iterator[Path]:
+    """A temporary folder for one job's parts, removed when the job ends; folders left by
+    jobs that were killed (their PID no longer runs) are removed first."""
+    PARTS_ROOT.mkdir(parents=True, exist_ok=True)
+    for stale in PARTS_ROOT.glob("*-*"):
+        pid = stale.name.split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=PARTS_ROOT))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _part_frame(

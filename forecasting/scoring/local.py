@@ -111,7 +111,8 @@ def score_parts(
     # workers would inherit)
     context = multiprocessing.get_context("spawn")
     args = (model_uri, tracking_uri, inventory, chunk_size)
-    with ProcessPoolExecutor(jobs, context, initializer=_worker_init, initargs=args) as pool:
+    pool = ProcessPoolExecutor(jobs, context, initializer=_worker_init, initargs=args)
+    try:
         running: deque[Future[pd.DataFrame]] = deque()
         for part in parts:
             running.append(pool.submit(_worker_score, part))
@@ -120,6 +121,15 @@ def score_parts(
                 yield running.popleft().result()
         while running:
             yield running.popleft().result()
+    except BaseException:
+        # interrupted (SIGINT, SIGTERM) or failed: stop the workers now rather than wait for
+        # the parts they are scoring; nothing of theirs is kept
+        pool.shutdown(wait=False, cancel_futures=True)
+        for child in context.active_children():
+            child.terminate()
+        raise
+    else:
+        pool.shutdown(wait=True)
 
 
 _WORKER: dict[str, Any] = {}  # in a worker process of `score_parts`
@@ -128,6 +138,7 @@ _WORKER: dict[str, Any] = {}  # in a worker process of `score_parts`
 def _worker_init(
     model_uri: str, tracking_uri: str | None, inventory: pd.DataFrame | None, chunk_size: int
 ) -> None:
+    _exit_with_parent()
     if tracking_uri:
         configure(tracking_uri)
     _WORKER.update(inventory=inventory, chunk_size=chunk_size)
@@ -135,6 +146,24 @@ def _worker_init(
         _WORKER["predictor"] = load_predictor(model_uri)
     except ForecastingError as exc:  # given back with the first part: one clear error
         _WORKER["error"] = str(exc)
+
+
+def _exit_with_parent(poll_seconds: float = 1.0) -> None:
+    """End this worker when the process that started it is gone (killed with ``kill -9``,
+    say): a daemon thread watches the parent's PID. Without it a worker holding a model
+    (hundreds of MB) waits forever on a pipe nobody writes to."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_seconds)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
 def _worker_score(part: pd.DataFrame) -> pd.DataFrame:

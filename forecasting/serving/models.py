@@ -124,12 +124,22 @@ def load_predictor(uri: str) -> ElasticSkuPredictor:
     try:
         model = mlflow.pyfunc.load_model(uri)
     except (MlflowException, OSError) as exc:
-        raise ForecastingError(f"cannot load {uri}: {str(exc).splitlines()[0]}") from None
+        raise ForecastingError(f"cannot load {uri}: {_first_line(exc)}") from None
+    except Exception as exc:  # a truncated or edited file among the model's artifacts
+        raise ForecastingError(
+            f"model artifact of {uri} is unreadable ({type(exc).__name__}: {_first_line(exc)})"
+            "; re-register the model"
+        ) from None
     inner = model.unwrap_python_model()
     predictor = getattr(inner, "predictor", None)
     if not isinstance(predictor, ElasticSkuPredictor):
         raise ForecastingError(f"{uri} is not an elastic-sku-predictor model")
     return predictor
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def load_pyfunc(uri: str) -> Any:

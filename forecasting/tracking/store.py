@@ -123,6 +123,35 @@ def store_lock(tracking_uri: str, what: str = "store") -> Iterator[None]:
         ) from None
 
 
+#: Seconds a tracking server gets to answer the first call of a job.
+REACH_TIMEOUT = 5.0
+
+
+def check_reachable(tracking_uri: str | None = None, timeout: float = REACH_TIMEOUT) -> str:
+    """The resolved URI, after a tracking server at it answered its health check within
+    ``timeout`` seconds (a local store needs no check). Raises `ConnectionError` naming the
+    URI, so a job that needs the server stops in seconds rather than after its training."""
+    import urllib.error
+    import urllib.request
+
+    uri = resolve_tracking_uri(tracking_uri)
+    if not uri.startswith(("http://", "https://")):
+        return uri
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as answer:
+            if answer.status == 200:
+                return uri
+            why = f"HTTP {answer.status}"
+    except urllib.error.HTTPError as exc:
+        why = f"HTTP {exc.code}"
+    except (OSError, ValueError) as exc:
+        why = str(getattr(exc, "reason", exc)) or type(exc).__name__
+    raise ConnectionError(
+        f"the tracking server {uri} did not answer within {timeout:.0f} s ({why}): start it, "
+        "or give another --tracking-uri; nothing was done"
+    )
+
+
 def get_or_create_experiment(name: str, tracking_uri: str | None = None) -> str:
     """The experiment's ID, creating it (with artifacts under the store's folder) if needed;
     two processes creating it at once get the same experiment."""
@@ -144,3 +173,19 @@ def get_or_create_experiment(name: str, tracking_uri: str | None = None) -> str:
             if exp is None:
                 raise
             return str(exp.experiment_id)
+
+
+def environment_error(exc: Exception) -> str | None:
+    """One line for what the environment did to a job (the store, the network, the disk,
+    a lock held elsewhere); None for anything else, which is a bug and keeps its traceback.
+    """
+    from mlflow.exceptions import MlflowException
+
+    if isinstance(exc, MlflowException):
+        first = str(exc.message).strip().splitlines()[0] if str(exc.message).strip() else ""
+        if "timed out" in first.lower() or "max retries" in first.lower():
+            return f"the tracking server did not answer in time: {first[:300]}"
+        return f"MLflow: {first[:300]}"
+    if isinstance(exc, (TimeoutError, ConnectionError, OSError)):
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None
