@@ -182,7 +182,8 @@ def test_two_jobs_on_a_fresh_store_then_a_killed_score_leaves_nothing(
     client = mlflow.MlflowClient(uri, uri)
     demand = client.get_experiment_by_name("forecasting-demand")
     assert demand is not None and len(client.search_runs([demand.experiment_id])) == 2
-    versions = {v.version: v for v in client.search_model_versions("name='elastic-sku-predictor'")}
+    found = client.search_model_versions("name='elastic-sku-predictor'")
+    versions = {str(v.version): v for v in found}
     assert set(versions) == {"1", "2"}
     verdicts = sorted(v.tags["validation"] for v in versions.values())
     # one passed with no champion; the other was judged against it, never skipped
