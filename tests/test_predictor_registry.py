@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -286,11 +287,47 @@ def test_simulate_serve_and_predict_the_champion(
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        answer = _post_when_up(f"http://127.0.0.1:{port}", request.read_bytes(), server)
+        base = f"http://127.0.0.1:{port}"
+        answer = _post_when_up(base, request.read_bytes(), server)
         _same_decisions(pd.DataFrame(answer["predictions"]), expected)
+        # mistakes are a 400 with one line naming them, no stack trace
+        for change, named in (
+            ({"params": {"horizon": 0}}, "param horizon=0"),
+            ({"params": {"service_level": 1.5}}, "service_level = 1.5: must be in [0.5, 1)"),
+            ({"dataframe_split": _repeated(payload["dataframe_split"])}, "repeat the key"),
+        ):
+            status, error = _post(base, json.dumps({**payload, **change}).encode())
+            assert status == 400, error
+            assert named in error["message"] and "\n" not in error["message"], error
+            assert "stack_trace" not in error
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _repeated(split: dict[str, Any]) -> dict[str, Any]:
+    return {**split, "data": [*split["data"], split["data"][0]]}
+
+
+def _post(base: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        f"{base}/invocations", data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=300) as r:
+            return r.status, _strict_json(r.read())
+    except urllib.error.HTTPError as err:
+        return err.code, _strict_json(err.read())
+
+
+def _strict_json(body: bytes) -> dict[str, Any]:
+    """JSON as most clients read it: NaN and Infinity are not JSON."""
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"the response holds a bare {constant}")
+
+    answer: dict[str, Any] = json.loads(body, parse_constant=refuse)
+    return answer
 
 
 def _post_when_up(base: str, body: bytes, server: subprocess.Popen[str]) -> dict[str, Any]:
@@ -303,17 +340,16 @@ def _post_when_up(base: str, body: bytes, server: subprocess.Popen[str]) -> dict
                     break
         except OSError:
             time.sleep(1)
-    request = urllib.request.Request(
-        f"{base}/invocations", data=body, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=300) as r:
-        answer: dict[str, Any] = json.loads(r.read())
+    status, answer = _post(base, body)
+    assert status == 200, answer
     return answer
 
 
 def _same_decisions(got: pd.DataFrame, expected: pd.DataFrame) -> None:
     assert list(got.columns) == OUTPUT_COLUMNS
     got = got.assign(sku_id=got["sku_id"].astype(str)).sort_values("sku_id")
+    for col in expected.columns[expected.dtypes == "float64"]:  # JSON null -> NaN
+        got[col] = got[col].astype("float64")
     pd.testing.assert_frame_equal(
         got.reset_index(drop=True),
         expected.sort_values("sku_id").reset_index(drop=True),
