@@ -314,7 +314,8 @@ def _as_text(s: pd.Series) -> pd.Series:
     if pd.api.types.is_float_dtype(s):
         v = s.to_numpy()
         ok = ~np.isnan(v)
-        integral = ok & (np.floor(v) == v)
+        with np.errstate(invalid="ignore"):  # exact integers only: 2**53 and beyond are not
+            integral = ok & (np.floor(v) == v) & (np.abs(v) < 2**53)
         text = np.full(len(v), None, dtype=object)
         text[integral] = v[integral].astype(np.int64).astype(str)
         text[ok & ~integral] = v[ok & ~integral].astype(str)
@@ -344,4 +345,5 @@ def _fmt(value: object) -> str:
         return "<empty>"
     if isinstance(value, pd.Timestamp):
         return value.isoformat(sep=" ").removesuffix(" 00:00:00")
-    return str(value)
+    text = str(value)
+    return text if text.isprintable() else repr(text)  # a newline in a cell: still one line

@@ -113,6 +113,7 @@ def read_table(
         raise DataContractError(
             src, f"cannot be read as {fmt}: {first}", f"check that the file is valid {fmt}"
         ) from None
+    _unique_names(table.column_names, src)
     # the Arrow buffers are released column by column as pandas takes them over
     df = table.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True)
     del table
@@ -127,6 +128,16 @@ def read_table(
         categorical_ids=categorical_ids,
         date_format=date_format,
     )
+
+
+def _unique_names(names: list[str], src: str) -> None:
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DataContractError(
+            src,
+            f"the header names {', '.join(map(repr, repeated))} more than once",
+            "give every column its own name",
+        )
 
 
 def _text_columns(contract: TableContract, date_format: str | None) -> dict[str, pa.DataType]:
@@ -248,6 +259,7 @@ def _part_frame(
     date_format: str | None = None,
 ) -> pd.DataFrame:
     """One part as a validated frame (IDs as categories with ``categorical_ids``)."""
+    _unique_names(table.column_names, name)
     ids = [c for c in contract.id_columns if c in table.column_names]
     if categorical_ids:
         for col in ids:
