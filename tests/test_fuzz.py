@@ -142,9 +142,13 @@ def test_files_are_read_or_refused_in_one_line(
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    "FORECASTING_FUZZ_EXAMPLES" not in os.environ,
+    reason="set FORECASTING_FUZZ_EXAMPLES (e.g. 4000) for the long run; CI keeps to minutes",
+)
 def test_thousands_of_examples_when_asked() -> None:
-    """The slow run: ``FORECASTING_FUZZ_EXAMPLES`` (default here 3000) examples of both."""
-    many = settings(FUZZ, max_examples=int(os.environ.get("FORECASTING_FUZZ_EXAMPLES", "3000")))
+    """The long run: ``FORECASTING_FUZZ_EXAMPLES`` examples of both tests."""
+    many = settings(FUZZ, max_examples=EXAMPLES)
     many(given(tables())(test_validate_accepts_or_says_what_is_wrong.hypothesis.inner_test))()
     many(
         given(tables(), st.sampled_from(ENCODINGS), st.sampled_from([",", ";"]))(
