@@ -165,6 +165,17 @@ def _children(pid: int) -> list[psutil.Process]:
         return []
 
 
+def _workers(pid: int) -> list[psutil.Process]:
+    found = []
+    for child in _children(pid):
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
 def test_two_jobs_on_a_fresh_store_then_a_killed_score_leaves_nothing(
     shop: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -203,12 +214,12 @@ def test_two_jobs_on_a_fresh_store_then_a_killed_score_leaves_nothing(
              "--tracking-uri", uri]  # fmt: skip
     for how in (signal.SIGKILL, signal.SIGTERM):
         job = subprocess.Popen(score, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 120
-        while len(_children(job.pid)) < 2 and time.monotonic() < deadline:
+        deadline = time.monotonic() + 180
+        while len(_workers(job.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.5)
         time.sleep(3)
-        workers = _children(job.pid)
-        assert len(workers) >= 2, "the workers never started"
+        workers = _children(job.pid)  # the two workers and multiprocessing's tracker
+        assert len(_workers(job.pid)) >= 2, "the workers never started"
         job.send_signal(how)
         _, err = job.communicate(timeout=120)
         if how == signal.SIGTERM:

@@ -92,10 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _system_arrow_memory()
     before, warnings.formatwarning = warnings.formatwarning, _one_line(args.command)
     previous_term = _terminate_as_interrupt()
+    env_set: list[str] = []
     try:
         _check_paths(args)
         if hasattr(args, "tracking_uri"):  # a command that tracks: the store first
-            _http_defaults()
+            env_set = _http_defaults()
             from forecasting.tracking import check_reachable
 
             check_reachable(args.tracking_uri)
@@ -116,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     finally:
         warnings.formatwarning = before
+        for key in env_set:  # main() called in a notebook or a test leaves no trace
+            os.environ.pop(key, None)
         if previous_term is not None:
             signal.signal(signal.SIGTERM, previous_term)
 
@@ -134,12 +137,15 @@ def _terminate_as_interrupt() -> Any:
         return None
 
 
-def _http_defaults() -> None:
+def _http_defaults() -> list[str]:
     """Short HTTP time-outs and few retries towards a tracking server, unless the user set
     them: MLflow's defaults (120 s, 7 retries with back-off) hold a job for many minutes on
-    a server that accepts connections and never answers."""
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    a server that accepts connections and never answers. Returns the variables it set."""
+    wanted = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "60", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2"}
+    added = [key for key in wanted if key not in os.environ]
+    for key in added:
+        os.environ[key] = wanted[key]
+    return added
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -110,7 +110,7 @@ def score_parts(
     # loads any model (loading puts the model's bundled code first on sys.path, which the
     # workers would inherit)
     context = multiprocessing.get_context("spawn")
-    args = (model_uri, tracking_uri, inventory, chunk_size)
+    args = (model_uri, tracking_uri, inventory, chunk_size, os.getpid())
     pool = ProcessPoolExecutor(jobs, context, initializer=_worker_init, initargs=args)
     try:
         running: deque[Future[pd.DataFrame]] = deque()
@@ -136,9 +136,13 @@ _WORKER: dict[str, Any] = {}  # in a worker process of `score_parts`
 
 
 def _worker_init(
-    model_uri: str, tracking_uri: str | None, inventory: pd.DataFrame | None, chunk_size: int
+    model_uri: str,
+    tracking_uri: str | None,
+    inventory: pd.DataFrame | None,
+    chunk_size: int,
+    parent: int,
 ) -> None:
-    _exit_with_parent()
+    _exit_with_parent(parent)
     if tracking_uri:
         configure(tracking_uri)
     _WORKER.update(inventory=inventory, chunk_size=chunk_size)
@@ -148,14 +152,16 @@ def _worker_init(
         _WORKER["error"] = str(exc)
 
 
-def _exit_with_parent(poll_seconds: float = 1.0) -> None:
-    """End this worker when the process that started it is gone (killed with ``kill -9``,
-    say): a daemon thread watches the parent's PID. Without it a worker holding a model
-    (hundreds of MB) waits forever on a pipe nobody writes to."""
+def _exit_with_parent(parent: int, poll_seconds: float = 1.0) -> None:
+    """End this worker when ``parent``, the process that started it, is gone (killed with
+    ``kill -9``, say), also when that happened while this worker was still starting: a
+    daemon thread compares the worker's parent PID with ``parent``. Without it a worker
+    holding a model (hundreds of MB) waits forever on a pipe nobody writes to."""
     import threading
     import time
 
-    parent = os.getppid()
+    if os.getppid() != parent:
+        os._exit(1)
 
     def watch() -> None:
         while True:
