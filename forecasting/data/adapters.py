@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from forecasting.data.contracts import SALES, SKUS, TRANSACTIONS, validate
+from forecasting.data.contracts import CALENDAR, SALES, SKUS, TRANSACTIONS, validate
 from forecasting.errors import ForecastingError
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,28 @@ def load_m5(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         .reset_index(drop=True)
     )
     return validate(sales, SALES, str(path)), validate(skus, SKUS, str(path))
+
+
+def load_m5_calendar(folder: str | Path, stores: Iterable[str]) -> pd.DataFrame:
+    """M5's ``calendar.csv`` -> the calendar contract, one row per store (``channel``) and
+    day: ``event_name_1``, ``event_type_1``, ``event_name_2``, ``event_type_2`` (text, empty
+    without an event) and ``snap`` (1 on the SNAP days of the store's state: ``CA_1`` reads
+    ``snap_CA``)."""
+    path = _need(Path(folder) / "calendar.csv")
+    raw = pd.read_csv(path, parse_dates=["date"], keep_default_na=False, na_values=["NA", ""])
+    events = ["event_name_1", "event_type_1", "event_name_2", "event_type_2"]
+    rows = []
+    for store in sorted(set(stores)):
+        state = store.split("_")[0]
+        column = f"snap_{state}"
+        if column not in raw.columns:
+            raise ForecastingError(f"{path}: no {column} column for store {store}")
+        rows.append(
+            raw[["date", *events]]
+            .rename(columns={"date": "ds"})
+            .assign(channel=store, snap=raw[column].astype("float64"))
+        )
+    return validate(pd.concat(rows, ignore_index=True), CALENDAR, str(path))
 
 
 def load_online_retail(folder: str | Path) -> pd.DataFrame:

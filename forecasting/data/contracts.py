@@ -44,6 +44,9 @@ class TableContract:
     key: tuple[str, ...] = ()
     #: Columns that identify a row in error messages (default: the key).
     display: tuple[str, ...] = ()
+    #: Every other column is a feature known in advance (the calendar): numbers as
+    #: float64, text as categories, empty cells as none.
+    features: bool = False
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -104,7 +107,26 @@ SKUS = TableContract(
     key=("sku_id",),
 )
 
-CONTRACTS = {c.name: c for c in (SALES, TRANSACTIONS, INVENTORY, SKUS)}
+CALENDAR = TableContract(
+    "calendar",
+    (Column("ds", "date"), Column("channel", "id", required=False)),
+    key=("channel", "ds"),
+    features=True,
+)
+
+FUTURE = TableContract(
+    "future",
+    (
+        Column("sku_id", "id"),
+        Column("channel", "id"),
+        Column("ds", "date"),
+        Column("price", "number", required=False, lower=0.0),
+        Column("promo", "flag", required=False),
+    ),
+    key=("sku_id", "channel", "ds"),
+)
+
+CONTRACTS = {c.name: c for c in (SALES, TRANSACTIONS, INVENTORY, SKUS, CALENDAR, FUTURE)}
 
 
 def validate(
@@ -168,6 +190,8 @@ def validate(
             )
             if converted is not out[col.name]:  # assigning copies: only what changed
                 out[col.name] = converted
+    if contract.features:
+        _typed_features(out, contract, src)
     key = [k for k in contract.key if k in out.columns]
     if key:
         dup = _duplicated(out, key, codes)
@@ -180,6 +204,36 @@ def validate(
                 rows=_describe_rows(out, dup, key, line_numbers),
             )
     return out
+
+
+def _typed_features(out: pd.DataFrame, contract: TableContract, src: str) -> None:
+    """In place: each feature column as float64 when every filled cell is a number (or a
+    boolean), else as a category of text; empty cells are none. Infinite numbers are
+    refused."""
+    named = {c.name for c in contract.columns}
+    for col in [c for c in out.columns if c not in named]:
+        s = out[col]
+        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+            num = s.astype("float64")
+        else:
+            empty = s.astype(str).str.strip() == "" if s.dtype == object else s.isna()
+            filled = s.mask(empty)
+            num = pd.to_numeric(filled, errors="coerce")
+            if (num.isna() & filled.notna()).any():  # text: a category
+                out[col] = filled.astype("string").astype("category")
+                continue
+        bad = np.isinf(num.to_numpy(dtype="float64"))
+        if bad.any():
+            raise DataContractError(
+                src,
+                f"{int(bad.sum())} rows are not finite (inf, or too large)",
+                f"give finite '{col}'",
+                column=str(col),
+                rows=_describe_rows(
+                    out, bad, [c for c in ("channel", "ds", col) if c in out], False
+                ),
+            )
+        out[col] = num.astype("float64")
 
 
 def _duplicated(df: pd.DataFrame, key: list[str], codes: dict[str, np.ndarray]) -> np.ndarray:
