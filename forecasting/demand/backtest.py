@@ -9,7 +9,9 @@ candidate that uses them wins on the sample, else dropped there (`screen_costly`
 Every window gets what serving would have had at its origin: LightGBM is trained once on the
 periods up to the first origin and forecasts each window through `boosting.predict_lgb`,
 the serving path, from the history up to that origin, with the future features serving
-assumes (`boosting.held_exog`: the last price held, no promotion); each row's demand class
+has: the calendar's, and the last price held with no promotion (`boosting.held_exog`)
+unless serving is given a plan, when the window's own prices and promotions are its plan;
+each row's demand class
 is the one of its series on the data up to its origin; the naive scales come from the
 data up to the first origin. A model that cannot forecast some rows gets the mean of the
 other models there, counted in ``Backtest.fallbacks``.
@@ -42,6 +44,7 @@ from forecasting.demand.candidates import (
 )
 from forecasting.demand.classification import panel_classes
 from forecasting.demand.config import COSTLY_MODELS, DemandConfig
+from forecasting.demand.covariates import Calendar
 from forecasting.demand.metrics import naive_scales, per_series_scores
 from forecasting.demand.panel import exog_columns, latest
 from forecasting.demand.selection import candidate_columns, members, with_ensembles
@@ -98,9 +101,13 @@ def backtest(
     keys: pd.DataFrame,
     statics: list[str],
     spark: Any = None,
+    calendar: Calendar | None = None,
+    planned: bool = False,
 ) -> Backtest:
     """Backtest the local models and LightGBM on the series long enough for the windows;
-    the result's ``cv`` has each row's ``demand_class`` at its origin."""
+    the result's ``cv`` has each row's ``demand_class`` at its origin. LightGBM gets the
+    ``calendar``'s features and, when ``planned`` (a plan of prices and promotions is
+    given for serving), each window's own prices and promotions as its plan."""
     h, step = cfg.horizon, cfg.step
     lengths = panel.groupby("unique_id", sort=False).size()
     nw, min_length = n_windows_for(lengths, cfg)
@@ -147,7 +154,9 @@ def backtest(
     result.timings["local_cv"] = round(time.perf_counter() - t, 2)
     if cfg.use_lightgbm:
         t = time.perf_counter()
-        lgb_cv = lgb_backtest(data, cutoffs, cfg, exog_columns(data), statics)
+        lgb_cv = lgb_backtest(
+            data, cutoffs, cfg, exog_columns(data), statics, calendar=calendar, planned=planned
+        )
         if lgb_cv is not None:
             cv = cv.merge(lgb_cv, on=CV_KEYS, how="left")
             cv = fill_nan_models(cv, result.fallbacks, only=(LGB,), skip=COSTLY_MODELS)
@@ -167,20 +176,30 @@ def lgb_backtest(
     cfg: DemandConfig,
     exog: list[str],
     statics: list[str],
+    *,
+    calendar: Calendar | None = None,
+    planned: bool = False,
 ) -> pd.DataFrame | None:
     """LightGBM's forecasts of every window (``unique_id, ds, cutoff, LightGBM``): trained
     once on the periods up to the first origin (within its row budget), then run through
-    the serving path from each origin. None when too few rows to train."""
+    the serving path from each origin, with the window's calendar and, when ``planned``,
+    its own prices and promotions as the plan. None when too few rows to train."""
     train = data[data["ds"] <= cutoffs[0]]
     if not trainable(train, cfg):
         return None
-    booster = booster_of(fit_lgb(train, cfg, exog, statics))
+    booster = booster_of(fit_lgb(train, cfg, exog, statics, calendar))
     offset = pd.tseries.frequencies.to_offset(cfg.pandas_freq)
     frames = []
     for c in cutoffs:
         start = c - offset * history_needed(cfg)
         hist = data[(data["ds"] > start) & (data["ds"] <= c)]
-        pred = predict_lgb(hist, cfg.horizon, cfg, exog, statics, booster=booster)
+        plan = None
+        if planned and exog:
+            ahead = (data["ds"] > c) & (data["ds"] <= c + offset * cfg.horizon)
+            plan = data.loc[ahead, ["unique_id", "ds", *exog]]
+        pred = predict_lgb(
+            hist, cfg.horizon, cfg, exog, statics, booster=booster, calendar=calendar, plan=plan
+        )
         frames.append(pred.assign(cutoff=c))
     return pd.concat(frames, ignore_index=True)
 

@@ -2,7 +2,8 @@
 
 One model for every series: lags, rolling means and an EWM of the first lag, date features,
 the price relative to the series' mean and the promotion flag when the sales have them, the
-channel and (up to ``max_sku_categories`` SKUs) the SKU as categories; Tweedie objective.
+calendar's features when one is given (`covariates`), the channel and (up to
+``max_sku_categories`` SKUs) the SKU as categories; Tweedie objective.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pandas as pd
 
 from forecasting.demand.candidates import LGB, quiet
 from forecasting.demand.config import DATE_FEATURES, DemandConfig
+from forecasting.demand.covariates import Calendar, apply_plan, with_calendar
 from forecasting.demand.panel import latest
 from forecasting.errors import ForecastingError
 
@@ -70,12 +72,35 @@ def feature_columns(mlf: Any) -> list[str]:
     return list(mlf.ts.features_order_)
 
 
-def lgb_frame(panel: pd.DataFrame, exog: list[str], statics: list[str]) -> pd.DataFrame:
+def lgb_frame(
+    panel: pd.DataFrame, exog: list[str], statics: list[str], calendar: Calendar | None = None
+) -> pd.DataFrame:
     """The columns LightGBM sees: exactly the static and exogenous features it was trained
-    with (the SKU as a category only when there are few enough SKUs)."""
+    with (the SKU as a category only when there are few enough SKUs), then the calendar's."""
     frame = panel[["unique_id", "ds", "y", *statics, *[c for c in exog if c in panel.columns]]]
     missing = {c: np.float32(NEUTRAL_EXOG[c]) for c in exog if c not in panel.columns}
-    return frame.assign(**missing) if missing else frame
+    frame = frame.assign(**missing) if missing else frame
+    return with_calendar(frame, calendar)
+
+
+def future_exog(
+    frame: pd.DataFrame,
+    future: pd.DataFrame,
+    exog: list[str],
+    calendar: Calendar | None,
+    plan: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """The dynamic features of the ``future`` periods (``unique_id, ds``) of the series of
+    ``frame`` (`lgb_frame` rows): the plan's price and promotion where it has them, else
+    the held ones (`held_exog`), and the calendar's features."""
+    X = future.merge(held_exog(frame, exog), left_on="unique_id", right_index=True, how="left")
+    X = apply_plan(X, plan, exog)
+    if calendar is None:
+        return X
+    if calendar.per_channel:
+        channel = frame.groupby("unique_id", sort=False, observed=True)["channel"].last()
+        X["channel"] = channel.reindex(X["unique_id"].to_numpy()).array
+    return with_calendar(X, calendar).drop(columns="channel", errors="ignore")
 
 
 def held_exog(frame: pd.DataFrame, exog: list[str]) -> pd.DataFrame:
@@ -125,13 +150,19 @@ def training_rows(panel: pd.DataFrame, cfg: DemandConfig, extra: int = 0) -> pd.
     return latest(panel, periods + warmup(cfg) + extra, cfg) if periods else panel
 
 
-def fit_lgb(panel: pd.DataFrame, cfg: DemandConfig, exog: list[str], statics: list[str]) -> Any:
+def fit_lgb(
+    panel: pd.DataFrame,
+    cfg: DemandConfig,
+    exog: list[str],
+    statics: list[str],
+    calendar: Calendar | None = None,
+) -> Any:
     """The global LightGBM (a fitted ``MLForecast``) on the latest periods of the panel
     within its row budget."""
     data = training_rows(panel, cfg)
     mlf = make_mlf(cfg)
     with quiet():
-        mlf.fit(lgb_frame(data, exog, statics), static_features=statics)
+        mlf.fit(lgb_frame(data, exog, statics, calendar), static_features=statics)
     return mlf
 
 
@@ -144,9 +175,12 @@ def predict_lgb(
     *,
     fitted: Any = None,
     booster: Any = None,
+    calendar: Calendar | None = None,
+    plan: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """LightGBM's recursive forecasts of ``h`` periods after ``panel``: ``unique_id, ds,
-    LightGBM``, with the future features of `held_exog`. ``fitted``: the `fit_lgb` result,
+    LightGBM``, with the future features of `future_exog` (the ``plan``'s, else held, and
+    the ``calendar``'s). ``fitted``: the `fit_lgb` result,
     when ``panel`` is its training data; else the ``booster`` is run on the features of the
     panel's latest periods (the custom-training route of mlforecast's docs: ``preprocess``,
     then ``models_``)."""
@@ -158,11 +192,10 @@ def predict_lgb(
         mlf = make_mlf(cfg)
         panel = latest(panel, history_needed(cfg), cfg)  # every series ends at the last period
         with quiet():
-            mlf.preprocess(lgb_frame(panel, exog, statics), static_features=statics)
+            mlf.preprocess(lgb_frame(panel, exog, statics, calendar), static_features=statics)
         mlf.models_ = {LGB: BoosterModel(booster)}
     future = mlf.make_future_dataframe(h)
-    held = held_exog(lgb_frame(panel, exog, statics), exog)
-    X = future.merge(held, left_on="unique_id", right_index=True, how="left")
+    X = future_exog(lgb_frame(panel, exog, statics), future, exog, calendar, plan)
     with quiet():
         pred = mlf.predict(h, X_df=X if len(X.columns) > 2 else None)
     pred[LGB] = pred[LGB].clip(lower=0)

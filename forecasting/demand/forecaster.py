@@ -25,12 +25,15 @@ from forecasting.demand.backtest import backtest
 from forecasting.demand.candidates import LGB, local_forecasts
 from forecasting.demand.classification import NO_DEMAND, panel_classes
 from forecasting.demand.config import DemandConfig
+from forecasting.demand.covariates import Calendar, check_calendar_covers, read_calendar, read_plan
 from forecasting.demand.intervals import (
     apply_offsets,
     empty_offsets,
     held_out_quantiles,
+    interval_scales,
     quantile_columns,
     quantile_offsets,
+    widen,
 )
 from forecasting.demand.metrics import per_series_scores
 from forecasting.demand.panel import KEYS, exog_columns, future_frame, prepare_panel
@@ -45,7 +48,12 @@ from forecasting.demand.selection import (
     uses_lgb,
     with_ensembles,
 )
-from forecasting.errors import FallbackWarning, ForecastingError, ShortHistoryWarning
+from forecasting.errors import (
+    DataContractError,
+    FallbackWarning,
+    ForecastingError,
+    ShortHistoryWarning,
+)
 from forecasting.periods import horizon_days
 
 DEFAULT_CONFIG = DemandConfig()
@@ -61,6 +69,13 @@ class DemandForecaster(BaseEstimator):
     the local models the selection needs on ``sales`` and returns ``sku_id, channel, ds,
     forecast`` plus ``forecast-lo-{level}``, ``forecast-median``, ``forecast-hi-{level}``;
     ``forecast()`` does the same after the end of the training data.
+
+    ``calendar`` (DESIGN.md's calendar table) gives LightGBM the features known in advance;
+    the forecaster keeps it, and a ``calendar`` given to ``predict`` replaces it for that
+    call. It must cover every forecast day. ``future`` (the future table) is the plan of
+    prices and promotions of the days forecast; given to ``fit``, the backtest also plans
+    each window with its own prices and promotions. Without it, the last price holds and
+    there is no promotion.
 
     ``spark``: a SparkSession given to ``fit`` / ``predict`` runs the local models on Spark.
     """
@@ -84,7 +99,14 @@ class DemandForecaster(BaseEstimator):
         return params
 
     # --- public API: validate and convert, then compute ---------------------------------------
-    def fit(self, sales: pd.DataFrame, *, spark: Any = None) -> DemandForecaster:
+    def fit(
+        self,
+        sales: pd.DataFrame,
+        *,
+        calendar: pd.DataFrame | None = None,
+        future: pd.DataFrame | None = None,
+        spark: Any = None,
+    ) -> DemandForecaster:
         """Backtest the candidates, select per class, fit LightGBM. Returns ``self``."""
         start = time.perf_counter()
         sales = validate(sales, SALES, "<sales>")
@@ -92,6 +114,12 @@ class DemandForecaster(BaseEstimator):
         if panel.empty:
             raise ForecastingError("no series has a sale: nothing to learn from")
         self.data_start_, self.data_end_ = sales["ds"].min(), sales["ds"].max()
+        self.calendar_ = None if calendar is None else read_calendar(calendar, self.config)
+        self.planned_ = future is not None
+        self.plan_ = None
+        self._covered(self.calendar_, end, self.config.horizon, keys)
+        if future is not None:
+            self.plan_ = read_plan(future, keys, panel, sales)
         self._fit(panel, keys, end, spark)
         self.fit_seconds_ = round(time.perf_counter() - start, 2)
         return self
@@ -104,23 +132,33 @@ class DemandForecaster(BaseEstimator):
         if not hasattr(self, "panel_"):
             raise ForecastingError("forecast() needs a forecaster fitted in this session")
         h = horizon or self.config.horizon
-        return self._predict(self.panel_, self.keys_, self.end_, h, all_models, spark)
+        self._covered(self.calendar_, self.end_, h, self.keys_)
+        return self._predict(
+            self.panel_, self.keys_, self.end_, h, all_models, spark, self.calendar_, self.plan_
+        )
 
     def predict(
         self,
         sales: pd.DataFrame,
         horizon: int | None = None,
         *,
+        calendar: pd.DataFrame | None = None,
+        future: pd.DataFrame | None = None,
         all_models: bool = False,
         spark: Any = None,
     ) -> pd.DataFrame:
         """Forecast ``horizon`` periods after the end of ``sales``.
 
-        ``all_models=True`` adds one column per candidate model (for comparisons).
+        ``calendar`` replaces the forecaster's own for this call; ``future``: the plan of
+        prices and promotions. ``all_models=True`` adds one column per candidate model
+        (for comparisons).
         """
         self._check_fitted()
-        panel, keys, end = prepare_panel(validate(sales, SALES, "<sales>"), self.config)
-        return self._predict(panel, keys, end, horizon or self.config.horizon, all_models, spark)
+        sales = validate(sales, SALES, "<sales>")
+        panel, keys, end = prepare_panel(sales, self.config)
+        h = horizon or self.config.horizon
+        cal, plan = self._known(sales, panel, keys, end, h, calendar, future)
+        return self._predict(panel, keys, end, h, all_models, spark, cal, plan)
 
     def fit_horizon_model(self, sales: pd.DataFrame) -> DemandForecaster:
         """Fit the direct horizon LightGBM (`forecasting.demand.horizon`) that
@@ -136,22 +174,33 @@ class DemandForecaster(BaseEstimator):
         if not boosting.trainable(panel, self.config, windows=1):
             return self
         self.lgb_horizon_ = horizon.fit_horizon_booster(
-            panel, self.config, self.exog_, self.statics_
+            panel, self.config, self.exog_, self.statics_, self.calendar_
         )
         self.horizon_h_ = self.config.horizon
         return self
 
-    def predict_horizon(self, sales: pd.DataFrame, horizon: int | None = None) -> pd.DataFrame:
+    def predict_horizon(
+        self,
+        sales: pd.DataFrame,
+        horizon: int | None = None,
+        *,
+        calendar: pd.DataFrame | None = None,
+        future: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
         """Per series, the mean forecast per period over the next ``horizon`` periods.
 
         Columns: ``sku_id, channel, demand_class, forecast`` and the quantile columns (per
         period), ``periods`` and ``days`` (the horizon's length in periods and days). Uses
         the direct horizon LightGBM when `fit_horizon_model` fitted one for this horizon;
-        otherwise the mean of `predict`'s recursive forecasts.
+        otherwise the mean of `predict`'s recursive forecasts. ``calendar`` and ``future``
+        as in `predict`.
         """
         self._check_fitted()
-        panel, keys, end = prepare_panel(validate(sales, SALES, "<sales>"), self.config)
-        return self._predict_horizon(panel, keys, end, horizon or self.config.horizon)
+        sales = validate(sales, SALES, "<sales>")
+        panel, keys, end = prepare_panel(sales, self.config)
+        h = horizon or self.config.horizon
+        cal, plan = self._known(sales, panel, keys, end, h, calendar, future)
+        return self._predict_horizon(panel, keys, end, h, cal, plan)
 
     def without(self, models: tuple[str, ...]) -> DemandForecaster:
         """A new forecaster whose per-class selection is redone, on the same backtest, among
@@ -178,7 +227,9 @@ class DemandForecaster(BaseEstimator):
             new._select_and_learn_quantiles(cv, self.scales_)
         if new.lgb_ is None and uses_lgb(new.selection_):
             if cfg.use_lightgbm and boosting.trainable(self.panel_, cfg):
-                new.lgb_ = boosting.fit_lgb(self.panel_, cfg, self.exog_, self.statics_)
+                new.lgb_ = boosting.fit_lgb(
+                    self.panel_, cfg, self.exog_, self.statics_, self.calendar_
+                )
             else:
                 raise ForecastingError("the new selection needs LightGBM, which cannot train")
         return new
@@ -208,7 +259,9 @@ class DemandForecaster(BaseEstimator):
         n_skus = keys["sku_id"].nunique()
         self.statics_ = ["channel", "sku"] if n_skus <= cfg.max_sku_categories else ["channel"]
         self.classes_ = panel_classes(panel, keys)
-        bt = backtest(panel, cfg, keys, self.statics_, spark)
+        bt = backtest(
+            panel, cfg, keys, self.statics_, spark, calendar=self.calendar_, planned=self.planned_
+        )
         self.n_windows_, self.screening_ = bt.n_windows, bt.screening
         self.fallbacks_ = dict(bt.fallbacks)
         _warn_fallbacks(self.fallbacks_, "backtest")
@@ -226,6 +279,7 @@ class DemandForecaster(BaseEstimator):
             self.selection_ = dict(DEFAULT_SELECTION)
             self.cv_ = cv
             self.series_offsets_, self.class_offsets_ = empty_offsets(cfg)
+            self.interval_scales_ = interval_scales(cv.iloc[:0], cfg)
         else:
             self._select_and_learn_quantiles(cv, bt.scales)
         self.scales_ = bt.scales
@@ -233,7 +287,7 @@ class DemandForecaster(BaseEstimator):
         self.lgb_horizon_, self.horizon_h_ = None, None
         if cfg.use_lightgbm and uses_lgb(self.selection_) and boosting.trainable(panel, cfg):
             t = time.perf_counter()
-            self.lgb_ = boosting.fit_lgb(panel, cfg, self.exog_, self.statics_)
+            self.lgb_ = boosting.fit_lgb(panel, cfg, self.exog_, self.statics_, self.calendar_)
             timings["lightgbm_fit"] = round(time.perf_counter() - t, 2)
         self.timings_ = timings
         self.n_series_ = len(keys)
@@ -245,8 +299,14 @@ class DemandForecaster(BaseEstimator):
         scores = per_series_scores(cv, self.candidates_, scales, cfg.selection_metric)
         self.selection_ = select(scores, self.candidates_)
         cv["forecast"] = combine(cv, self.selection_)
-        self.series_offsets_, self.class_offsets_ = quantile_offsets(cv, scales, self.keys_, cfg)
+        own, pooled = quantile_offsets(cv, scales, self.keys_, cfg)
+        # cv_: each window's band learned on the other windows (not yet widened)
         self.cv_ = held_out_quantiles(cv, scales, self.keys_, cfg)
+        self.interval_scales_ = interval_scales(self.cv_, cfg)
+        classes = self.keys_.merge(self.classes_[["unique_id", "demand_class"]], on="unique_id")
+        own_cls = own[KEYS].merge(classes, on=KEYS, how="left")["demand_class"]
+        self.series_offsets_ = widen(own, own_cls, self.interval_scales_, cfg)
+        self.class_offsets_ = widen(pooled, pooled["demand_class"], self.interval_scales_, cfg)
 
     def _booster(self) -> Any:
         """The recursive LightGBM's booster: fitted here, or loaded from its file."""
@@ -262,6 +322,8 @@ class DemandForecaster(BaseEstimator):
         h: int,
         all_models: bool = False,
         spark: Any = None,
+        calendar: Calendar | None = None,
+        plan: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         cfg = self.config
         cls_of = panel_classes(panel, keys).set_index("unique_id")["demand_class"]
@@ -297,6 +359,8 @@ class DemandForecaster(BaseEstimator):
                 self.statics_,
                 fitted=self.lgb_ if in_sample else None,
                 booster=self._booster(),
+                calendar=calendar,
+                plan=plan,
             )
             fc = fc.merge(pred, on=["unique_id", "ds"], how="left")
         out = self._finish(fc, cls_of, needed, keys, panel)
@@ -309,14 +373,20 @@ class DemandForecaster(BaseEstimator):
         return out[cols].sort_values([*KEYS, "ds"]).reset_index(drop=True)
 
     def _predict_horizon(
-        self, panel: pd.DataFrame, keys: pd.DataFrame, end: pd.Timestamp, h: int
+        self,
+        panel: pd.DataFrame,
+        keys: pd.DataFrame,
+        end: pd.Timestamp,
+        h: int,
+        calendar: Calendar | None = None,
+        plan: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         cfg = self.config
         qcols = quantile_columns(cfg)
         cols = [*KEYS, "demand_class", "forecast", *qcols, "periods", "days"]
         days = horizon_days(end, cfg.freq, h)
         if getattr(self, "lgb_horizon_", None) is None or self.horizon_h_ != h:
-            per_period = self._predict(panel, keys, end, h)
+            per_period = self._predict(panel, keys, end, h, calendar=calendar, plan=plan)
             out = per_period.groupby(KEYS, sort=True, observed=True, as_index=False).agg(
                 {"forecast": "mean", **dict.fromkeys(qcols, "mean"), "demand_class": "first"}
             )
@@ -333,7 +403,7 @@ class DemandForecaster(BaseEstimator):
                 fc = fc.merge(means, left_on="unique_id", right_index=True, how="left")
         if LGB in needed and not panel.empty:
             pred = horizon.predict_horizon_booster(
-                panel, self.lgb_horizon_, cfg, self.exog_, self.statics_
+                panel, self.lgb_horizon_, cfg, self.exog_, self.statics_, calendar, plan
             )
             fc = fc.merge(pred, on="unique_id", how="left")
         out = self._finish(fc, cls_of, needed, keys, panel).assign(periods=h, days=days)
@@ -380,9 +450,47 @@ class DemandForecaster(BaseEstimator):
         )
         return out
 
+    def _known(
+        self,
+        sales: pd.DataFrame,
+        panel: pd.DataFrame,
+        keys: pd.DataFrame,
+        end: pd.Timestamp,
+        h: int,
+        calendar: pd.DataFrame | None,
+        future: pd.DataFrame | None,
+    ) -> tuple[Calendar | None, pd.DataFrame | None]:
+        """The calendar (the one given, with the features the model was trained on, else
+        the model's own) checked to cover the ``h`` periods after ``end``, and the plan."""
+        cal = getattr(self, "calendar_", None)
+        if calendar is not None:
+            given = read_calendar(calendar, self.config)
+            if cal is None or set(given.features) != set(cal.features):
+                raise DataContractError(
+                    "<calendar>",
+                    "does not have the columns the model was trained with: "
+                    f"{_names(cal)} expected, {_names(given)} given",
+                    "give a calendar with the same columns as at training (or retrain)",
+                )
+            cal = given
+        self._covered(cal, end, h, keys)
+        plan = None if future is None else read_plan(future, keys, panel, sales)
+        return cal, plan
+
+    def _covered(self, cal: Calendar | None, end: pd.Timestamp, h: int, keys: pd.DataFrame) -> None:
+        if cal is not None:
+            check_calendar_covers(cal, end, self.config, h, keys["channel"].unique().tolist())
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "selection_"):
             raise ForecastingError("call fit() (or DemandForecaster.load) before predict()")
+
+
+def _names(cal: Calendar | None) -> str:
+    """The calendar's own column names (without the derived ones)."""
+    if cal is None or cal.raw is None:
+        return "no calendar"
+    return ", ".join(c for c in cal.raw.columns if c not in ("ds", "channel"))
 
 
 def _warn_fallbacks(counts: dict[str, int], where: str) -> None:

@@ -24,6 +24,7 @@ from forecasting.demand.boosting import (
 )
 from forecasting.demand.candidates import LGB, quiet
 from forecasting.demand.config import DemandConfig
+from forecasting.demand.covariates import Calendar, apply_plan, with_calendar
 from forecasting.demand.panel import latest
 
 
@@ -43,7 +44,11 @@ def forward_mean(ids: np.ndarray, y: np.ndarray, h: int) -> np.ndarray:
 
 
 def fit_horizon_booster(
-    panel: pd.DataFrame, cfg: DemandConfig, exog: list[str], statics: list[str]
+    panel: pd.DataFrame,
+    cfg: DemandConfig,
+    exog: list[str],
+    statics: list[str],
+    calendar: Calendar | None = None,
 ) -> Any:
     """The direct horizon LightGBM's booster, on the rows the recursive one learns from:
     the features of each period, the target the mean of the next ``horizon`` periods
@@ -53,7 +58,7 @@ def fit_horizon_booster(
     data = training_rows(panel, cfg, extra=cfg.horizon)
     mlf = make_mlf(cfg)
     with quiet():
-        prep = mlf.preprocess(lgb_frame(data, exog, statics), static_features=statics)
+        prep = mlf.preprocess(lgb_frame(data, exog, statics, calendar), static_features=statics)
     ids = prep["unique_id"].to_numpy()
     ahead = forward_mean(ids, prep["y"].to_numpy(), cfg.horizon)
     # a row's features see the series up to `first lag` periods before it: its target is
@@ -73,12 +78,19 @@ def fit_horizon_booster(
 
 
 def predict_horizon_booster(
-    panel: pd.DataFrame, booster: Any, cfg: DemandConfig, exog: list[str], statics: list[str]
+    panel: pd.DataFrame,
+    booster: Any,
+    cfg: DemandConfig,
+    exog: list[str],
+    statics: list[str],
+    calendar: Calendar | None = None,
+    plan: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The direct model's forecast per series (``unique_id``, ``LightGBM``): mlforecast's
     ``preprocess`` computes the features, as in training, on the latest history with the
-    first-lag periods appended as placeholders (demand 0, the last price, no promotion):
-    one booster call, no recursion."""
+    first-lag periods appended as placeholders (demand 0, the plan's price and promotion,
+    else the last price and none, the calendar's features): one booster call, no
+    recursion."""
     step = min(cfg.lag_list)
     recent = lgb_frame(latest(panel, warmup(cfg) + 1, cfg), exog, statics)
     ids = recent["unique_id"].to_numpy()
@@ -91,8 +103,10 @@ def predict_horizon_booster(
     held = held_exog(recent, exog).reindex(ahead["unique_id"].to_numpy())
     for col in exog:
         ahead[col] = held[col].to_numpy()
+    ahead = apply_plan(ahead.reset_index(drop=True), plan, exog)
     frame = pd.concat([recent, ahead], ignore_index=True)
     frame = frame.iloc[np.argsort(frame["unique_id"].to_numpy(), kind="stable")]
+    frame = with_calendar(frame, calendar)
     mlf = make_mlf(cfg)
     with quiet():
         prep = mlf.preprocess(frame, static_features=statics, dropna=False)

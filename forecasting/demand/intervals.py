@@ -5,6 +5,11 @@ model, while our forecast is a per-class selection or ensemble, so the residuals
 those of the combined forecast. Series with at least ``min_residuals`` residuals get their
 own empirical quantiles; the others get their class's quantiles of residuals divided by the
 series' mean demand, multiplied back by it at predict time; non-negative, non-crossing.
+
+Offsets learned on a few windows are too narrow on the next one (on M5, an 80% band
+covered 73% of held-out days). `interval_scales` widens each level's band per demand class
+by the factor that makes the held-out coverage of the backtest (each window's band learned
+on the other windows) equal the level: a split-conformal calibration of the band's width.
 """
 
 from __future__ import annotations
@@ -110,3 +115,64 @@ def held_out_quantiles(
         own, pooled = quantile_offsets(learn, scales, keys, cfg)
         parts.append(apply_offsets(cv[rows], scales["level"], own, pooled, cfg))
     return pd.concat(parts, ignore_index=True)
+
+
+#: The widening factors `interval_scales` chooses among.
+SCALE_GRID = np.round(np.arange(0.5, 4.001, 0.025), 3)
+
+
+def interval_scales(held_out: pd.DataFrame, cfg: DemandConfig) -> pd.DataFrame:
+    """``demand_class, level, scale, coverage_before, coverage_after``: per class and level,
+    the factor of `SCALE_GRID` whose band (the held-out ``forecast`` plus the factor times
+    each side's offset, non-negative) covers the share of held-out ``y`` closest to the
+    level. With one window the band is in-sample and the factor stays 1."""
+    rows: list[dict[str, object]] = []
+    if held_out.empty:
+        return pd.DataFrame(rows, columns=list(SCALE_COLUMNS))
+    multi = held_out["cutoff"].nunique() > 1
+    for cls, part in held_out.groupby("demand_class", sort=True):
+        y = part["y"].to_numpy(dtype="float64")
+        f = part["forecast"].to_numpy(dtype="float64")
+        for lv in cfg.levels:
+            lo = part[f"forecast-lo-{lv:g}"].to_numpy(dtype="float64") - f
+            hi = part[f"forecast-hi-{lv:g}"].to_numpy(dtype="float64") - f
+            grid = SCALE_GRID[:, None]
+            low, high = np.maximum(f + grid * lo, 0.0), np.maximum(f + grid * hi, 0.0)
+            covered = ((y >= np.minimum(low, high)) & (y <= np.maximum(low, high))).mean(axis=1)
+            best = int(np.argmin(np.abs(covered - lv / 100))) if multi else None
+            one = int(np.flatnonzero(SCALE_GRID == 1.0)[0])
+            rows.append(
+                {
+                    "demand_class": cls,
+                    "level": lv,
+                    "scale": float(SCALE_GRID[best]) if best is not None else 1.0,
+                    "coverage_before": float(covered[one]),
+                    "coverage_after": float(covered[best if best is not None else one]),
+                }
+            )
+    return pd.DataFrame(rows, columns=list(SCALE_COLUMNS))
+
+
+SCALE_COLUMNS = ("demand_class", "level", "scale", "coverage_before", "coverage_after")
+
+
+def widen(
+    offsets: pd.DataFrame, classes: pd.Series, scales: pd.DataFrame, cfg: DemandConfig
+) -> pd.DataFrame:
+    """``offsets`` (one row per series or per class) with each level's lower and upper
+    offsets times its class's factor (``classes``: each row's class)."""
+    out = offsets.copy()
+    if scales.empty or out.empty:
+        return out
+    for lv in cfg.levels:
+        factor = (
+            scales[scales["level"] == lv]
+            .set_index("demand_class")["scale"]
+            .reindex(classes.to_numpy())
+            .fillna(1.0)
+            .to_numpy()
+        )
+        for side in ("lo", "hi"):
+            col = f"{side}-{lv:g}"
+            out[col] = out[col].astype("float64") * factor
+    return out

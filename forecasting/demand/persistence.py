@@ -3,7 +3,8 @@
 ``config.json`` (the `DemandConfig`), ``selection.json`` (per-class selection, candidates,
 features), ``series_quantiles.parquet`` and ``class_quantiles.parquet`` (the quantile
 offsets), ``lightgbm.txt`` (the recursive LightGBM's native booster) and, when fitted,
-``lightgbm_horizon.txt`` with ``horizon.json`` (the direct horizon model).
+``lightgbm_horizon.txt`` with ``horizon.json`` (the direct horizon model) and
+``calendar.parquet`` (the calendar it was given, validated).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 
 from forecasting.configs import config_from_json, config_to_json
 from forecasting.demand.config import DemandConfig
+from forecasting.demand.covariates import read_calendar
 from forecasting.periods import read_training_period, training_period
 
 if TYPE_CHECKING:
@@ -33,10 +35,14 @@ def save(model: Any, folder: str | Path) -> Path:
         "exog": list(model.exog_),
         "statics": list(model.statics_),
         "data": training_period(model),
+        "planned": bool(getattr(model, "planned_", False)),
     }
     (out / "selection.json").write_text(json.dumps(selection, indent=2))
     model.series_offsets_.to_parquet(out / "series_quantiles.parquet", index=False)
     model.class_offsets_.to_parquet(out / "class_quantiles.parquet", index=False)
+    calendar = getattr(model, "calendar_", None)
+    if calendar is not None and calendar.raw is not None:
+        calendar.raw.to_parquet(out / "calendar.parquet", index=False)
     booster = model._booster()
     if booster is not None:
         booster.save_model(str(out / "lightgbm.txt"))
@@ -58,6 +64,13 @@ def load(model: DemandForecaster, folder: str | Path) -> DemandForecaster:
     model.exog_ = list(selection["exog"])
     model.statics_ = list(selection["statics"])
     model.data_start_, model.data_end_ = read_training_period(selection.get("data"))
+    model.planned_, model.plan_ = bool(selection.get("planned", False)), None
+    calendar_file = src / "calendar.parquet"
+    model.calendar_ = (
+        read_calendar(pd.read_parquet(calendar_file), model.config, "<the model's calendar>")
+        if calendar_file.exists()
+        else None
+    )
     model.series_offsets_ = pd.read_parquet(src / "series_quantiles.parquet")
     model.class_offsets_ = pd.read_parquet(src / "class_quantiles.parquet")
     booster_file = src / "lightgbm.txt"

@@ -1,0 +1,209 @@
+"""What a forecast knows in advance, as LightGBM's features: the calendar (DESIGN.md's
+calendar table: events, paydays, benefit days, per channel or for all) and the plan of
+prices and promotions (the future table).
+
+The calendar is brought to the forecaster's periods (a week's or month's numbers are their
+mean, its text the first given), its columns become ``cal_<name>`` features (numbers as
+float32, text as categories) and, when it has text columns (events), two more:
+``cal_periods_to_event`` and ``cal_periods_since_event`` (capped at `MAX_DISTANCE`). Local
+models do not use any of it.
+
+The plan is read in the panel's terms: ``price_ratio`` is the planned price over the
+series' mean price up to the end of the data (the same ratio the panel has for past
+periods), ``promo`` the planned flag. Periods without a plan hold the last price and have
+no promotion (`boosting.held_exog`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecasting.data.calendar import check_covers
+from forecasting.data.contracts import CALENDAR, FUTURE, validate
+from forecasting.demand.config import DemandConfig
+from forecasting.errors import DataContractError
+from forecasting.periods import PANDAS_FREQ, period_start
+
+PREFIX = "cal_"
+TO_EVENT, SINCE_EVENT = f"{PREFIX}periods_to_event", f"{PREFIX}periods_since_event"
+#: Periods beyond which the distance to an event is not told apart.
+MAX_DISTANCE = 30
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """A calendar prepared for LightGBM: ``table`` has ``ds`` (period start), ``channel``
+    (text, when ``per_channel``) and the ``features`` columns."""
+
+    table: pd.DataFrame
+    features: tuple[str, ...]
+    per_channel: bool
+    source: str = "<calendar>"
+    raw: pd.DataFrame | None = None  # the validated calendar it was made from (to save)
+
+
+def read_calendar(
+    calendar: pd.DataFrame, cfg: DemandConfig, source: str = "<calendar>"
+) -> Calendar:
+    """Validate a calendar table (the contract) and prepare it for ``cfg``'s periods."""
+    raw = validate(calendar, CALENDAR, source)
+    per_channel = "channel" in raw.columns and bool(raw["channel"].notna().any())
+    names = [c for c in raw.columns if c not in ("ds", "channel")]
+    if not names:
+        raise DataContractError(
+            source,
+            "has no feature column: only ds" + (" and channel" if per_channel else ""),
+            "add the columns known in advance (events, paydays, ...), one per feature",
+        )
+    table = raw.copy()
+    if "channel" in table.columns and not per_channel:
+        table = table.drop(columns="channel")
+    if per_channel and table["channel"].isna().any():  # rows for every channel: one per channel
+        shared = table[table["channel"].isna()]
+        own = table[table["channel"].notna()]
+        table = pd.concat(
+            [own, *(shared.assign(channel=c) for c in own["channel"].unique())],
+            ignore_index=True,
+        ).drop_duplicates(["channel", "ds"], keep="first")
+    table["ds"] = period_start(table["ds"], cfg.freq)
+    by = ["channel", "ds"] if per_channel else ["ds"]
+    text = [c for c in names if isinstance(table[c].dtype, pd.CategoricalDtype)]
+    numbers = [c for c in names if c not in text]
+    events = table[text].notna().any(axis=1) if text else None
+    if events is not None:
+        table["_event"] = events.astype("float64")
+    agg = {**dict.fromkeys(numbers, "mean"), **dict.fromkeys(text, "first")}
+    if events is not None:
+        agg["_event"] = "max"
+    table = table.groupby(by, sort=True, observed=True).agg(agg).reset_index()
+    for c in text:
+        table[c] = table[c].astype(raw[c].dtype)
+    for c in numbers:
+        table[c] = table[c].astype("float32")
+    features = [f"{PREFIX}{c}" for c in names]
+    table = table.rename(columns={c: f"{PREFIX}{c}" for c in names})
+    if events is not None:
+        _event_distances(table, by, cfg)
+        features += [TO_EVENT, SINCE_EVENT]
+    if per_channel:
+        table["channel"] = table["channel"].astype(str)
+    return Calendar(
+        table[[*by, *features]].reset_index(drop=True), tuple(features), per_channel, source, raw
+    )
+
+
+def _event_distances(table: pd.DataFrame, by: list[str], cfg: DemandConfig) -> None:
+    """Periods to the next and since the last period with an event (capped), per channel;
+    in place. Periods are counted on the calendar's own periods (sorted by ``by``)."""
+    days = (table["ds"] - pd.Timestamp("1970-01-05")).dt.days.to_numpy()  # a Monday
+    months = (table["ds"].dt.year * 12 + table["ds"].dt.month).to_numpy()
+    ordinal = {"D": days, "W": days // 7, "M": months}[cfg.freq].astype("float64")
+    to = np.full(len(table), float(MAX_DISTANCE))
+    since = np.full(len(table), float(MAX_DISTANCE))
+    groups = (
+        table.groupby("channel", sort=False).indices.values()
+        if "channel" in by
+        else [np.arange(len(table))]
+    )
+    event = table["_event"].to_numpy() > 0
+    for rows in groups:  # one pass per channel (a handful), vectorised within
+        pos, ev = ordinal[rows], event[rows]
+        when = pos[ev]
+        if len(when) == 0:
+            continue
+        nxt = np.searchsorted(when, pos, side="left")
+        ahead = np.where(nxt < len(when), when[np.minimum(nxt, len(when) - 1)] - pos, np.inf)
+        prev = np.searchsorted(when, pos, side="right") - 1
+        behind = np.where(prev >= 0, pos - when[np.maximum(prev, 0)], np.inf)
+        to[rows] = np.minimum(ahead, MAX_DISTANCE)
+        since[rows] = np.minimum(behind, MAX_DISTANCE)
+    table[TO_EVENT] = to.astype("float32")
+    table[SINCE_EVENT] = since.astype("float32")
+    del table["_event"]
+
+
+def horizon_span(end: pd.Timestamp, cfg: DemandConfig, h: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first and last day of the ``h`` periods after the period starting at ``end``."""
+    dates = pd.date_range(end, periods=h + 2, freq=PANDAS_FREQ[cfg.freq])
+    return dates[1], dates[-1] - pd.Timedelta(days=1)
+
+
+def check_calendar_covers(
+    calendar: Calendar, end: pd.Timestamp, cfg: DemandConfig, h: int, channels: list[str]
+) -> None:
+    """One `DataContractError` naming the first day of the horizon the calendar lacks."""
+    if calendar.raw is None:
+        return
+    first, last = horizon_span(end, cfg, h)
+    check_covers(calendar.raw, first, last, channels, calendar.source)
+
+
+def with_calendar(frame: pd.DataFrame, calendar: Calendar | None) -> pd.DataFrame:
+    """``frame`` (``ds`` and, for a calendar per channel, the panel's ``channel``
+    category) with the calendar's features of each row's period, in the same row order;
+    periods the calendar lacks get none (NaN)."""
+    if calendar is None:
+        return frame
+    table = calendar.table
+    if calendar.per_channel:
+        cats = frame["channel"].cat.categories
+        codes = pd.Categorical(table["channel"], categories=cats).codes
+        table = table.drop(columns="channel").assign(_ch=codes)
+        left = pd.DataFrame({"_ch": frame["channel"].cat.codes.to_numpy(), "ds": frame["ds"]})
+        feats = left.merge(table, on=["_ch", "ds"], how="left")
+    else:
+        feats = frame[["ds"]].merge(table, on="ds", how="left")
+    return frame.assign(**{c: feats[c].array for c in calendar.features})
+
+
+def read_plan(
+    future: pd.DataFrame,
+    keys: pd.DataFrame,
+    panel: pd.DataFrame,
+    sales: pd.DataFrame,
+    source: str = "<future>",
+) -> pd.DataFrame:
+    """The future table in panel terms: ``unique_id, ds`` and ``price_ratio`` / ``promo``
+    (those the plan gives and the panel has). The planned price is divided by the series'
+    mean price up to the end of the data (the last known price over the panel's last
+    ``price_ratio``); rows of series the sales do not have are dropped."""
+    plan = validate(future, FUTURE, source)
+    if "price" not in plan.columns and "promo" not in plan.columns:
+        raise DataContractError(
+            source, "has neither price nor promo", "give the planned price and/or promo"
+        )
+    plan = plan.merge(keys, on=["sku_id", "channel"], how="inner")
+    out = plan[["unique_id", "ds"]].copy()
+    if "promo" in plan.columns and "promo" in panel.columns:
+        out["promo"] = plan["promo"].astype("float32").to_numpy()
+    if "price" in plan.columns and "price_ratio" in panel.columns and "price" in sales.columns:
+        known = sales.dropna(subset=["price"]).sort_values("ds")
+        last_price = known.groupby(["sku_id", "channel"], observed=True)["price"].last()
+        last_price = keys.join(last_price, on=["sku_id", "channel"]).set_index("unique_id")["price"]
+        last_ratio = panel.groupby("unique_id", sort=False)["price_ratio"].last()
+        mean_price = (last_price / last_ratio.reindex(last_price.index)).reindex(
+            plan["unique_id"].to_numpy()
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = plan["price"].to_numpy(dtype="float64") / mean_price.to_numpy()
+        out["price_ratio"] = np.where(np.isfinite(ratio), ratio, np.nan).astype("float32")
+    return out
+
+
+def apply_plan(X: pd.DataFrame, plan: pd.DataFrame | None, exog: list[str]) -> pd.DataFrame:
+    """``X`` (``unique_id, ds`` and the held ``exog``) with the plan's values where it has
+    them (unknown ratios keep the held price)."""
+    if plan is None or plan.empty:
+        return X
+    cols = [c for c in exog if c in plan.columns]
+    if not cols:
+        return X
+    planned = X[["unique_id", "ds"]].merge(plan[["unique_id", "ds", *cols]], how="left")
+    out = X.copy()
+    for c in cols:
+        values = planned[c].to_numpy()
+        out[c] = np.where(np.isnan(values), out[c].to_numpy(), values).astype("float32")
+    return out
