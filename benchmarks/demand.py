@@ -1,32 +1,43 @@
 """Demand benchmark: the DemandForecaster against plain statsforecast baselines, tuned on
-earlier windows and reported on periods nothing was tuned on.
+earlier windows and reported on periods nothing was tuned on, with and without what the
+future already knows.
 
 * M5 subset (../shared/data/m5_tiny), 28 days: the hyperparameter grid is scored by each
   candidate configuration's own rolling-origin backtest on d_1..d_1857 (windows ending
   d_1857); the chosen configuration is then reported on d_1858..d_1885 (trained on
-  d_1..d_1857) and d_1886..d_1913 (trained on d_1..d_1885).
+  d_1..d_1857) and d_1886..d_1913 (trained on d_1..d_1885). Two variants: sales and price
+  only, and with M5's calendar (events, SNAP of each store's state, through
+  `load_m5_calendar`) and the price plan of the days forecast (M5 publishes its weekly
+  prices ahead of the days they apply to: the competition's ``sell_prices`` held them).
 * Car parts, 6 months: tuned on the data up to 12 months before the end; reported on the 6
-  months after that and on the last 6 months.
+  months after that and on the last 6 months. No calendar: monthly sales of spare parts
+  have no event table, and the month of the year is already a feature.
 
-For each reported period: every candidate model's realized metrics, the final forecast's,
-the backtest's promise from the same fit beside them (``backtest_vs_realized_pct``), and
+Every trial of the tuning is a child run of one MLflow run (experiment
+``benchmarks-demand-tuning``, the default store or ``--tracking-uri``).
+
+For each reported period and variant: every candidate model's realized metrics, the final
+forecast's, the backtest's promise from the same fit beside them
+(``backtest_vs_realized_pct``), the 80% band's coverage overall and per demand class, and
 the baselines' (AutoETS, SeasonalNaive, CrostonOptimized, TSB(0.1, 0.1), IMAPA, run in the
 same process on the same panel), with wall times.
-Run: python -m benchmarks.demand [--only m5|carparts]
+Run: python -m benchmarks.demand [--only m5|carparts] [--tracking-uri URI]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from benchmarks.common import SHARED_DATA, peak_rss_mib, write_result
-from forecasting.data.adapters import load_carparts, load_m5
+from forecasting.data.adapters import load_carparts, load_m5, load_m5_calendar
 from forecasting.demand.config import DemandConfig
 from forecasting.demand.forecaster import DemandForecaster
 from forecasting.demand.metrics import series_metrics, summarize
@@ -60,17 +71,24 @@ def run_baselines(panel: pd.DataFrame, cfg: DemandConfig, h: int) -> tuple[pd.Da
 
 
 def evaluate(
-    name: str, sales: pd.DataFrame, split: pd.Timestamp, cfg: DemandConfig
+    name: str,
+    sales: pd.DataFrame,
+    split: pd.Timestamp,
+    cfg: DemandConfig,
+    known: Known,
+    baselines_of: dict[pd.Timestamp, tuple[pd.DataFrame, float]],
 ) -> dict[str, Any]:
     train_sales = sales[sales["ds"] <= split]
     test_sales = sales[sales["ds"] > split]
     h = cfg.horizon
     start = time.perf_counter()
-    model = DemandForecaster(cfg).fit(train_sales)
+    model = DemandForecaster(cfg).fit(train_sales, **known.given(test_sales))
     fc = model.forecast(all_models=True)
     seconds_ours = time.perf_counter() - start
     panel, keys, _ = prepare_panel(train_sales, cfg)
-    base, seconds_base = run_baselines(panel, cfg, h)
+    if split not in baselines_of:  # the same baselines for every variant
+        baselines_of[split] = run_baselines(panel, cfg, h)
+    base, seconds_base = baselines_of[split]
     base = base.merge(keys, on="unique_id")
     df = (
         test_sales[["sku_id", "channel", "ds", "y"]]
@@ -101,14 +119,17 @@ def evaluate(
     ].idxmin()
     final = overall.loc["forecast"]
     promised = backtest_overall(backtest_report(model, train_sales)[1])
-    inside = {
-        n: float(
-            ((df["y"] >= df[f"forecast-lo-{lv}"]) & (df["y"] <= df[f"forecast-hi-{lv}"])).mean()
-        )
-        for n, lv in [(f"coverage_{lv}", lv) for lv in cfg.levels]
-    }
+    inside: dict[str, Any] = {}
+    for lv in cfg.levels:
+        hit = (df["y"] >= df[f"forecast-lo-{lv}"]) & (df["y"] <= df[f"forecast-hi-{lv}"])
+        inside[f"coverage_{lv}"] = _r(hit.mean())
+        by_class = hit.groupby(df["unique_id"].map(classes).to_numpy()).mean()
+        inside[f"coverage_{lv}_by_class"] = {str(k): _r(v) for k, v in by_class.items()}
     return {
         "dataset": name,
+        "variant": known.name,
+        "calendar_features": list(model.calendar_.features) if model.calendar_ else [],
+        "interval_scales": model.interval_scales_.round(4).to_dict(orient="records"),
         "n_series": int(df["unique_id"].nunique()),
         "train_end": str(split.date()),
         "horizon": h,
@@ -161,11 +182,33 @@ def _r(v: Any) -> float:
 #: The hyperparameter grid scored on the tuning windows (the first entry: the defaults).
 GRID: tuple[dict[str, Any], ...] = (
     {},
-    {"tweedie_variance_power": 1.1},
+    {"tweedie_variance_power": 1.5},
     {"lgb_num_leaves": 31},
     {"lgb_n_estimators": 300, "lgb_learning_rate": 0.08},
     {"use_lightgbm": False},
 )
+
+
+@dataclass(frozen=True)
+class Known:
+    """What a variant knows in advance: a calendar, and whether the plan of prices of the
+    days forecast is given (taken from the sales of those days, as M5 published them)."""
+
+    name: str
+    calendar: pd.DataFrame | None = None
+    price_plan: bool = False
+
+    def given(self, ahead: pd.DataFrame) -> dict[str, Any]:
+        """``fit`` keywords for the days ``ahead`` (their sales rows)."""
+        out: dict[str, Any] = {}
+        if self.calendar is not None:
+            out["calendar"] = self.calendar
+        if self.price_plan and "price" in ahead.columns:
+            out["future"] = ahead[["sku_id", "channel", "ds", "price"]].dropna()
+        return out
+
+
+SALES_ONLY = Known("sales only")
 
 
 def holdouts(
@@ -174,81 +217,125 @@ def holdouts(
     """(key, name, sales, last training day, config) of the last reported period of each
     dataset: M5 subset d_1886..d_1913, car parts' last 6 months (`benchmarks.horizon` uses
     them too); ``only``: one of the keys."""
-    for key, name, sales, splits, _, cfg in protocols(only):
+    for key, name, sales, splits, _, cfg, _ in protocols(only):
         yield key, name, sales, splits[-1], cfg
 
 
 def protocols(
     only: str | None,
-) -> Iterator[tuple[str, str, pd.DataFrame, list[pd.Timestamp], pd.Timestamp, DemandConfig]]:
+) -> Iterator[
+    tuple[str, str, pd.DataFrame, list[pd.Timestamp], pd.Timestamp, DemandConfig, list[Known]]
+]:
     """(key, name, sales, the reported periods' last training days, the tuning data's last
-    day, config) per dataset."""
+    day, config, the variants) per dataset."""
     if only in (None, "m5"):
-        sales, _ = load_m5(SHARED_DATA / "m5_tiny")
+        folder = SHARED_DATA / "m5_tiny"
+        sales, _ = load_m5(folder)
         day = sales.drop_duplicates("d").set_index("d")["ds"]
         splits = [day["d_1857"], day["d_1885"]]
-        yield "m5", "m5_tiny", sales, splits, day["d_1857"], DemandConfig(freq="D", horizon=28)
+        calendar = load_m5_calendar(folder, sales["channel"].unique())
+        variants = [SALES_ONLY, Known("calendar and price plan", calendar, price_plan=True)]
+        cfg = DemandConfig(freq="D", horizon=28)
+        yield "m5", "m5_tiny", sales, splits, day["d_1857"], cfg, variants
     if only in (None, "carparts"):
         sales = load_carparts(SHARED_DATA / "carparts" / "carparts_long.csv.gz")
         end = sales["ds"].max()
         splits = [end - pd.DateOffset(months=12), end - pd.DateOffset(months=6)]
         cfg = DemandConfig(freq="M", horizon=6, selection_metric="mase")
-        yield "carparts", "carparts", sales, splits, splits[0], cfg
+        yield "carparts", "carparts", sales, splits, splits[0], cfg, [SALES_ONLY]
 
 
-def tune(sales: pd.DataFrame, until: pd.Timestamp, cfg: DemandConfig) -> dict[str, Any]:
+def tune(
+    key: str,
+    sales: pd.DataFrame,
+    until: pd.Timestamp,
+    cfg: DemandConfig,
+    known: Known,
+    tracking_uri: str | None,
+) -> dict[str, Any]:
     """Score every configuration of `GRID` by its own backtest on the data up to ``until``
-    (the selection metric, mean over series); the lowest wins."""
+    (the selection metric, mean over series); the lowest wins. Each trial is an MLflow
+    child run (its config as params, its backtest score and seconds as metrics)."""
+    from forecasting import tracking
+
     train = sales[sales["ds"] <= until]
-    trials = []
-    for params in GRID:
-        start = time.perf_counter()
-        model = DemandForecaster(cfg.with_(**params)).fit(train)
-        row = backtest_overall(backtest_report(model, train)[1])
-        score = float("inf") if row is None else float(row[cfg.selection_metric])
-        trials.append(
-            {
-                "params": params,
-                cfg.selection_metric: _r(score),
-                "seconds": _r(time.perf_counter() - start),
-            }
-        )
-    best = min(trials, key=lambda t: t[cfg.selection_metric])
+    first_day_after = sales[sales["ds"] == sales.loc[sales["ds"] > until, "ds"].min()]
+    trials: list[dict[str, Any]] = []
+    parent_name = f"{key} ({known.name}) until {until.date()}"
+    with tracking.start_run(TUNING_EXPERIMENT, parent_name, tracking_uri=tracking_uri) as parent:
+        for i, params in enumerate(GRID):
+            start = time.perf_counter()
+            trial_cfg = cfg.with_(**params)
+            # a plan makes the backtest plan each window with its own prices; the plan itself
+            # (prices of the first day after the tuning data, no sales) is not scored
+            model = DemandForecaster(trial_cfg).fit(train, **known.given(first_day_after))
+            row = backtest_overall(backtest_report(model, train)[1])
+            score = float("inf") if row is None else float(row[cfg.selection_metric])
+            seconds = time.perf_counter() - start
+            with tracking.start_run(
+                TUNING_EXPERIMENT, f"trial {i}", tracking_uri=tracking_uri, nested=True
+            ):
+                tracking.log_config(trial_cfg, "demand")
+                tracking.log_params({"trial.changes": json.dumps(params) or "{}"})
+                tracking.log_metrics(
+                    {f"backtest_{cfg.selection_metric}": score, "seconds": seconds}
+                )
+            trials.append(
+                {"params": params, cfg.selection_metric: _r(score), "seconds": _r(seconds)}
+            )
+        best = min(trials, key=lambda t: t[cfg.selection_metric])
+        tracking.log_params({"chosen": json.dumps(best["params"]) or "{}"})
+        run_id = parent.info.run_id
     return {
         "until": str(until.date()),
         "metric": cfg.selection_metric,
+        "mlflow_run": run_id,
         "trials": trials,
         "chosen": best["params"],
     }
 
 
+TUNING_EXPERIMENT = "benchmarks-demand-tuning"
+
 #: What `main` prints of each holdout's result.
 SHOWN = {
-    "m5": ("final", "backtest", "best_baseline_rmsse", "rmsse_vs_autoets_pct"),
-    "carparts": ("final", "backtest", "best_croston_family_mase"),
+    "m5": (
+        "variant",
+        "final",
+        "rmsse_vs_autoets_pct",
+        "wrmsse_vs_autoets_pct",
+        "interval_coverage",
+    ),
+    "carparts": ("variant", "final", "mase_vs_best_croston_pct", "interval_coverage"),
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=["m5", "carparts"])
+    parser.add_argument("--tracking-uri", help="MLflow store of the tuning runs")
     args = parser.parse_args()
     results: dict[str, Any] = {}
-    for key, name, sales, splits, until, cfg in protocols(args.only):
-        tuning = tune(sales, until, cfg)
-        chosen = cfg.with_(**tuning["chosen"])
-        print(key, "tuned on data up to", tuning["until"], "->", tuning["chosen"])
-        periods = []
-        for split in splits:
-            end = split + (
-                pd.DateOffset(days=cfg.horizon)
-                if cfg.freq == "D"
-                else pd.DateOffset(months=cfg.horizon)
-            )
-            period = evaluate(name, sales[sales["ds"] <= end], split, chosen)
-            print(" ", period["train_end"], *(period[field] for field in SHOWN[key]))
-            periods.append(period)
-        results[key] = {"tuning": tuning, "reported": periods}
+    for key, name, sales, splits, until, cfg, variants in protocols(args.only):
+        baselines_of: dict[pd.Timestamp, tuple[pd.DataFrame, float]] = {}
+        results[key] = {}
+        for known in variants:
+            tuning = tune(key, sales, until, cfg, known, args.tracking_uri)
+            chosen = cfg.with_(**tuning["chosen"])
+            print(key, known.name, "tuned on data up to", tuning["until"], "->", tuning["chosen"])
+            periods = []
+            for split in splits:
+                end = split + (
+                    pd.DateOffset(days=cfg.horizon)
+                    if cfg.freq == "D"
+                    else pd.DateOffset(months=cfg.horizon)
+                )
+                period = evaluate(
+                    name, sales[sales["ds"] <= end], split, chosen, known, baselines_of
+                )
+                print(" ", period["train_end"], *(period[field] for field in SHOWN[key]))
+                periods.append(period)
+            results[key][known.name] = {"tuning": tuning, "reported": periods}
     results["peak_rss_mib"] = peak_rss_mib()
     path = write_result("demand" if args.only is None else f"demand_{args.only}", results)
     print(f"wrote {path}")

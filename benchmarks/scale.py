@@ -208,13 +208,13 @@ def _run_details(uri: str) -> dict[str, Any]:
 def m5_accuracy() -> dict[str, Any]:
     """The default forecaster against plain AutoETS on the M5 subset (benchmarks.demand)."""
     from benchmarks.common import SHARED_DATA
-    from benchmarks.demand import evaluate
+    from benchmarks.demand import SALES_ONLY, evaluate
     from forecasting.data.adapters import load_m5
     from forecasting.demand.config import DemandConfig
 
     sales, _ = load_m5(SHARED_DATA / "m5_tiny")
     split = sales.loc[sales["d"] == "d_1885", "ds"].iloc[0]
-    res = evaluate("m5_tiny", sales, split, DemandConfig(freq="D", horizon=28))
+    res = evaluate("m5_tiny", sales, split, DemandConfig(freq="D", horizon=28), SALES_ONLY, {})
     ours = res["final"]["rmsse"]
     autoets = res["models"]["AutoETS_baseline"]["rmsse"]
     return {

@@ -6,7 +6,14 @@ import argparse
 from typing import Any
 
 from forecasting import tracking
-from forecasting.cli.common import config_from_args, policy_argument, read_policy
+from forecasting.cli.common import (
+    config_from_args,
+    known_arguments,
+    named_sources,
+    policy_argument,
+    read_known,
+    read_policy,
+)
 from forecasting.data.contracts import TRANSACTIONS
 
 
@@ -45,9 +52,10 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="move the alias even when the gate fails or cannot compare (said in the verdict)",
     )
+    known_arguments(p)
     p.set_defaults(
         handler=_build_predictor,
-        inputs=("transactions", "sales", "inventory", "skus", "policy"),
+        inputs=("transactions", "sales", "inventory", "skus", "policy", "calendar", "future"),
     )
 
 
@@ -73,20 +81,24 @@ def _build_predictor(args: argparse.Namespace) -> int:
         else None
     )
     skus = read_table(args.skus, SKUS, date_format=args.date_format) if args.skus else None
+    calendar, future = read_known(args)
     tracking.configure(args.tracking_uri)
-    result = build_predictor(
-        tx,
-        sales,
-        inventory,
-        skus,
-        cfg,
-        tracking_uri=args.tracking_uri,
-        name=args.name,
-        alias=args.alias,
-        tolerance=args.tolerance,
-        force=args.force,
-        policy_file=policy_text,
-    )
+    with named_sources(args):
+        result = build_predictor(
+            tx,
+            sales,
+            inventory,
+            skus,
+            cfg,
+            tracking_uri=args.tracking_uri,
+            name=args.name,
+            alias=args.alias,
+            tolerance=args.tolerance,
+            force=args.force,
+            policy_file=policy_text,
+            calendar=calendar,
+            future=future,
+        )
     d = result.decisions
     print(
         f"build-predictor: {len(d)} SKUs, {(d['stocking'] == 'tiered').mean():.0%} tiered, "

@@ -4,7 +4,8 @@ options and the lines they print."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from forecasting.errors import ForecastingError
@@ -85,3 +86,58 @@ def read_policy(path: str | None, base: Any) -> tuple[Any, str | None]:
         return base, None
     policy = read_policy_file(path, base)
     return policy, Path(path).read_text(encoding="utf-8")
+
+
+def known_arguments(p: argparse.ArgumentParser, *, replaces: bool = False) -> None:
+    """``--calendar`` and ``--future``: what the forecast knows in advance."""
+    kept = (
+        "; replaces the calendar the model was trained with (it must have the same columns)"
+        if replaces
+        else "; the model keeps it for scoring"
+    )
+    p.add_argument(
+        "--calendar",
+        metavar="FILE",
+        help="calendar (ds, optional channel, one column per feature known in advance: "
+        f"events, paydays, ...), covering every forecast day{kept}",
+    )
+    p.add_argument(
+        "--future",
+        metavar="FILE",
+        help="plan of the forecast days (sku_id, channel, ds, price and/or promo); "
+        "without it the last price holds and there is no promotion",
+    )
+
+
+def read_known(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(calendar, future) tables of ``--calendar`` / ``--future`` (None when not given)."""
+    from forecasting.data.contracts import CALENDAR, FUTURE
+    from forecasting.data.io import read_table
+
+    calendar = future = None
+    if getattr(args, "calendar", None):
+        calendar = read_table(args.calendar, CALENDAR, date_format=args.date_format)
+    if getattr(args, "future", None):
+        future = read_table(args.future, FUTURE, date_format=args.date_format)
+    return calendar, future
+
+
+@contextmanager
+def named_sources(args: argparse.Namespace) -> Iterator[None]:
+    """Errors about the ``<calendar>`` / ``<future>`` tables a model was given name the
+    files they came from."""
+    from forecasting.errors import DataContractError
+
+    names = {
+        "<calendar>": getattr(args, "calendar", None),
+        "<future>": getattr(args, "future", None),
+    }
+    try:
+        yield
+    except DataContractError as exc:
+        path = names.get(exc.source)
+        if not path:
+            raise
+        raise DataContractError(
+            str(path), exc.problem, exc.fix, column=exc.column, rows=exc.rows
+        ) from None

@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from forecasting import tracking
-from forecasting.cli.common import engine_arguments
+from forecasting.cli.common import engine_arguments, known_arguments, named_sources
 from forecasting.data.io import table_format
 from forecasting.errors import ForecastingError
 
@@ -40,6 +40,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="worker processes of the pandas engine, each loading the model once and "
         "holding a part, about 1 GiB each (default: the cores, at most 4; 1: this process)",
     )
+    known_arguments(p, replaces=True)
     engine_arguments(p)
     p.set_defaults(
         handler=_score, inputs=("sales", "inventory", "calendar", "future"), outputs=("output",)
@@ -55,6 +56,11 @@ def _score_spark(args: argparse.Namespace) -> int:
             raise ForecastingError(f"--engine spark reads Parquet: convert {path} to .parquet")
     if table_format(args.output) != "parquet":
         raise ForecastingError("--engine spark writes Parquet: give an --output ending .parquet")
+    if args.calendar or args.future:
+        raise ForecastingError(
+            "--calendar and --future are read by the pandas engine; with --engine spark the "
+            "predictor uses the calendar it was trained with"
+        )
     uri = tracking.configure(args.tracking_uri)
     spark = spark_session(args.spark_master, "forecasting-score")
     n = score_spark(
@@ -76,17 +82,20 @@ def _score(args: argparse.Namespace) -> int:
         return _score_spark(args)
     from forecasting.scoring.local import score_file
 
-    decisions = score_file(
-        args.model,
-        args.sales,
-        args.output,
-        args.inventory,
-        chunk_size=args.chunk_size,
-        rows_per_part=args.rows_per_part,
-        jobs=args.jobs,
-        tracking_uri=args.tracking_uri,
-        date_format=args.date_format,
-    )
+    with named_sources(args):
+        decisions = score_file(
+            args.model,
+            args.sales,
+            args.output,
+            args.inventory,
+            chunk_size=args.chunk_size,
+            rows_per_part=args.rows_per_part,
+            jobs=args.jobs,
+            tracking_uri=args.tracking_uri,
+            date_format=args.date_format,
+            calendar_path=args.calendar,
+            future_path=args.future,
+        )
     print(
         f"score: {len(decisions)} SKUs -> {args.output} "
         f"({(decisions['stocking'] == 'tiered').mean():.0%} tiered, "

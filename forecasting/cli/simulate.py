@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from forecasting import tracking
-from forecasting.cli.common import policy_argument, read_policy
+from forecasting.cli.common import named_sources, policy_argument, read_known, read_policy
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -39,7 +39,15 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "replay flatters the model; the run is then tagged in_sample)",
     )
     policy_argument(p, "the model's values (its network included, unless [network] is given)")
-    p.set_defaults(handler=_simulate, inputs=("sales", "inventory", "policy"), outputs=("output",))
+    p.add_argument(
+        "--calendar",
+        metavar="FILE",
+        help="calendar replacing the one the predictor was trained with (same columns), "
+        "covering the replayed days",
+    )
+    p.set_defaults(
+        handler=_simulate, inputs=("sales", "inventory", "policy", "calendar"), outputs=("output",)
+    )
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -55,24 +63,29 @@ def _simulate(args: argparse.Namespace) -> int:
         if args.inventory
         else None
     )
+    calendar, _ = read_known(args)
     model: Any = args.model
     policy, policy_text = None, None
-    if args.policy:
+    if args.policy or calendar is not None:
         from forecasting.serving import load_predictor
 
         tracking.configure(args.tracking_uri)
         model = load_predictor(args.model)
+    if args.policy:
         policy, policy_text = read_policy(args.policy, model.config.policy)
-    result, run_id = run_simulation(
-        model,
-        sales,
-        inventory,
-        args.holdout,
-        tracking_uri=args.tracking_uri,
-        allow_in_sample=args.allow_in_sample,
-        policy=policy,
-        policy_file=policy_text,
-    )
+    if calendar is not None:
+        model = model.with_calendar(calendar, args.calendar)
+    with named_sources(args):
+        result, run_id = run_simulation(
+            model,
+            sales,
+            inventory,
+            args.holdout,
+            tracking_uri=args.tracking_uri,
+            allow_in_sample=args.allow_in_sample,
+            policy=policy,
+            policy_file=policy_text,
+        )
     if args.output:
         write_table(result.per_sku, args.output)
     if result.in_sample:

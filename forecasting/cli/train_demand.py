@@ -6,7 +6,14 @@ import argparse
 from typing import Any
 
 from forecasting import tracking
-from forecasting.cli.common import config_from_args, engine_arguments, run_line
+from forecasting.cli.common import (
+    config_from_args,
+    engine_arguments,
+    known_arguments,
+    named_sources,
+    read_known,
+    run_line,
+)
 from forecasting.errors import ForecastingError
 
 
@@ -39,6 +46,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-lightgbm", action="store_true", help="local statsforecast models only")
     p.add_argument("--no-register", action="store_true", help="log the run, do not register")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    known_arguments(p)
     engine_arguments(p)
     p.set_defaults(
         handler=_train_demand, inputs=("sales", "calendar", "future"), outputs=("forecast_out",)
@@ -75,14 +83,18 @@ def _train_demand(args: argparse.Namespace) -> int:
         sales = read_parquet(engine, args.sales, SALES)
     else:
         sales = read_table(args.sales, SALES, categorical_ids=True, date_format=args.date_format)
-    result = train_demand(
-        sales,
-        cfg,
-        tracking_uri=args.tracking_uri,
-        register=not args.no_register,
-        source=str(args.sales),
-        spark=engine,
-    )
+    calendar, future = read_known(args)
+    with named_sources(args):
+        result = train_demand(
+            sales,
+            cfg,
+            tracking_uri=args.tracking_uri,
+            register=not args.no_register,
+            source=str(args.sales),
+            spark=engine,
+            calendar=calendar,
+            future=future,
+        )
     if args.forecast_out and engine is not None:
         from forecasting.scoring.spark import write_parquet
 

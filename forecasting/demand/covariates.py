@@ -95,6 +95,29 @@ def read_calendar(
     )
 
 
+def replacement_calendar(
+    current: Calendar | None, given: pd.DataFrame, cfg: DemandConfig, source: str = "<calendar>"
+) -> Calendar:
+    """``given`` prepared to replace a model's ``current`` calendar: it must have the
+    same columns (a model trained without a calendar takes none)."""
+    new = read_calendar(given, cfg, source)
+    if current is None or set(new.features) != set(current.features):
+        raise DataContractError(
+            source,
+            "does not have the columns the model was trained with: "
+            f"{_names(current)} expected, {_names(new)} given",
+            "give a calendar with the same columns as at training (or retrain with this one)",
+        )
+    return new
+
+
+def _names(cal: Calendar | None) -> str:
+    """The calendar's own column names (without the derived ones), or "no calendar"."""
+    if cal is None or cal.raw is None:
+        return "no calendar"
+    return ", ".join(c for c in cal.raw.columns if c not in ("ds", "channel"))
+
+
 def _event_distances(table: pd.DataFrame, by: list[str], cfg: DemandConfig) -> None:
     """Periods to the next and since the last period with an event (capped), per channel;
     in place. Periods are counted on the calendar's own periods (sorted by ``by``)."""
@@ -132,12 +155,14 @@ def horizon_span(end: pd.Timestamp, cfg: DemandConfig, h: int) -> tuple[pd.Times
 
 
 def check_calendar_covers(
-    calendar: Calendar, end: pd.Timestamp, cfg: DemandConfig, h: int, channels: list[str]
+    calendar: Calendar | None, end: pd.Timestamp, cfg: DemandConfig, h: int, keys: pd.DataFrame
 ) -> None:
-    """One `DataContractError` naming the first day of the horizon the calendar lacks."""
-    if calendar.raw is None:
+    """One `DataContractError` naming the first day of the ``h`` periods after ``end``
+    that the calendar lacks (for the channels of ``keys``); nothing without a calendar."""
+    if calendar is None or calendar.raw is None:
         return
     first, last = horizon_span(end, cfg, h)
+    channels = keys["channel"].unique().tolist()
     check_covers(calendar.raw, first, last, channels, calendar.source)
 
 

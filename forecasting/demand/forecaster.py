@@ -25,7 +25,13 @@ from forecasting.demand.backtest import backtest
 from forecasting.demand.candidates import LGB, local_forecasts
 from forecasting.demand.classification import NO_DEMAND, panel_classes
 from forecasting.demand.config import DemandConfig
-from forecasting.demand.covariates import Calendar, check_calendar_covers, read_calendar, read_plan
+from forecasting.demand.covariates import (
+    Calendar,
+    check_calendar_covers,
+    read_calendar,
+    read_plan,
+    replacement_calendar,
+)
 from forecasting.demand.intervals import (
     apply_offsets,
     empty_offsets,
@@ -49,7 +55,6 @@ from forecasting.demand.selection import (
     with_ensembles,
 )
 from forecasting.errors import (
-    DataContractError,
     FallbackWarning,
     ForecastingError,
     ShortHistoryWarning,
@@ -115,11 +120,9 @@ class DemandForecaster(BaseEstimator):
             raise ForecastingError("no series has a sale: nothing to learn from")
         self.data_start_, self.data_end_ = sales["ds"].min(), sales["ds"].max()
         self.calendar_ = None if calendar is None else read_calendar(calendar, self.config)
+        check_calendar_covers(self.calendar_, end, self.config, self.config.horizon, keys)
         self.planned_ = future is not None
-        self.plan_ = None
-        self._covered(self.calendar_, end, self.config.horizon, keys)
-        if future is not None:
-            self.plan_ = read_plan(future, keys, panel, sales)
+        self.plan_ = None if future is None else read_plan(future, keys, panel, sales)
         self._fit(panel, keys, end, spark)
         self.fit_seconds_ = round(time.perf_counter() - start, 2)
         return self
@@ -132,7 +135,7 @@ class DemandForecaster(BaseEstimator):
         if not hasattr(self, "panel_"):
             raise ForecastingError("forecast() needs a forecaster fitted in this session")
         h = horizon or self.config.horizon
-        self._covered(self.calendar_, self.end_, h, self.keys_)
+        check_calendar_covers(self.calendar_, self.end_, self.config, h, self.keys_)
         return self._predict(
             self.panel_, self.keys_, self.end_, h, all_models, spark, self.calendar_, self.plan_
         )
@@ -232,6 +235,16 @@ class DemandForecaster(BaseEstimator):
                 )
             else:
                 raise ForecastingError("the new selection needs LightGBM, which cannot train")
+        return new
+
+    def with_calendar(self, calendar: pd.DataFrame, source: str = "<calendar>") -> DemandForecaster:
+        """The fitted forecaster with ``calendar`` in place of its own (same columns); the
+        rest is shared with ``self`` (read only)."""
+        self._check_fitted()
+        new = copy.copy(self)
+        new.calendar_ = replacement_calendar(
+            getattr(self, "calendar_", None), calendar, self.config, source
+        )
         return new
 
     def copy(self) -> DemandForecaster:
@@ -460,37 +473,18 @@ class DemandForecaster(BaseEstimator):
         calendar: pd.DataFrame | None,
         future: pd.DataFrame | None,
     ) -> tuple[Calendar | None, pd.DataFrame | None]:
-        """The calendar (the one given, with the features the model was trained on, else
-        the model's own) checked to cover the ``h`` periods after ``end``, and the plan."""
+        """The calendar (the one given, else the model's own) checked to cover the ``h``
+        periods after ``end``, and the plan."""
         cal = getattr(self, "calendar_", None)
         if calendar is not None:
-            given = read_calendar(calendar, self.config)
-            if cal is None or set(given.features) != set(cal.features):
-                raise DataContractError(
-                    "<calendar>",
-                    "does not have the columns the model was trained with: "
-                    f"{_names(cal)} expected, {_names(given)} given",
-                    "give a calendar with the same columns as at training (or retrain)",
-                )
-            cal = given
-        self._covered(cal, end, h, keys)
+            cal = replacement_calendar(cal, calendar, self.config)
+        check_calendar_covers(cal, end, self.config, h, keys)
         plan = None if future is None else read_plan(future, keys, panel, sales)
         return cal, plan
-
-    def _covered(self, cal: Calendar | None, end: pd.Timestamp, h: int, keys: pd.DataFrame) -> None:
-        if cal is not None:
-            check_calendar_covers(cal, end, self.config, h, keys["channel"].unique().tolist())
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "selection_"):
             raise ForecastingError("call fit() (or DemandForecaster.load) before predict()")
-
-
-def _names(cal: Calendar | None) -> str:
-    """The calendar's own column names (without the derived ones)."""
-    if cal is None or cal.raw is None:
-        return "no calendar"
-    return ", ".join(c for c in cal.raw.columns if c not in ("ds", "channel"))
 
 
 def _warn_fallbacks(counts: dict[str, int], where: str) -> None:

@@ -40,13 +40,17 @@ def train_demand(
     registered_name: str = tracking.DEMAND_MODEL,
     source: str | None = None,
     spark: Any = None,
+    calendar: pd.DataFrame | None = None,
+    future: pd.DataFrame | None = None,
 ) -> DemandResult:
     """Fit the forecaster, backtest it, forecast, and log one MLflow run (and register it).
-    ``spark``: a SparkSession runs the local models on Spark."""
+    ``calendar`` / ``future``: what the forecast knows in advance (`DemandForecaster`); the
+    registered model keeps the calendar. ``spark``: a SparkSession runs the local models on
+    Spark."""
     cfg = config or DemandConfig()
     # IDs as categories: the sales may be tens of millions of rows
     sales = validate(sales, SALES, source or "<sales>", categorical_ids=True)
-    model = DemandForecaster(cfg).fit(sales, spark=spark)
+    model = DemandForecaster(cfg).fit(sales, calendar=calendar, future=future, spark=spark)
     forecast = model.forecast(spark=spark)
     per_series, summary = backtest_report(model, sales)
     classification = classify_demand(sales)
@@ -61,8 +65,12 @@ def train_demand(
                 "data.n_rows": len(sales),
                 "data.start": str(sales["ds"].min().date()),
                 "data.end": str(sales["ds"].max().date()),
+                "data.calendar": ", ".join(model.calendar_.features) if model.calendar_ else "none",
+                "data.future_plan": future is not None,
             }
         )
+        if not model.interval_scales_.empty:  # the bands' widening to held-out coverage
+            tracking.log_table(model.interval_scales_, "backtest/interval_scales.parquet")
         tracking.log_metrics(_metrics(summary, model))
         tracking.log_dict({k: list(v) for k, v in model.selection_.items()}, "selection.json")
         if model.screening_:  # costly models backtested on a sample: kept or dropped per class

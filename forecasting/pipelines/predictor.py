@@ -80,13 +80,17 @@ def build_predictor(
     forecaster: DemandForecaster | None = None,
     force: bool = False,
     policy_file: str | None = None,
+    calendar: pd.DataFrame | None = None,
+    future: pd.DataFrame | None = None,
 ) -> BuildResult:
     """Fit, log and register the predictor; move ``alias`` to it only through the gate
     (`compare_with_champion`), or with ``force``. The version registered is fitted on all
     the data (``forecaster``: an already fitted demand forecaster for it); the gate's
     figures, periods and verdict are tags on it. The policy is logged with the run as a
     policy file (``policy.toml``, every field), and ``policy_file`` (the text of the file it
-    came from, if any) as ``policy_file.toml``."""
+    came from, if any) as ``policy_file.toml``. ``calendar`` / ``future``: what the demand
+    forecast knows in advance (the predictor keeps the calendar; the champion is judged
+    with it when it was trained with the same columns)."""
     name = name or tracking.PREDICTOR_MODEL
     alias = alias or tracking.SERVING_ALIAS
     cfg = config or PredictorConfig()
@@ -98,13 +102,17 @@ def build_predictor(
         cfg = replace(cfg, demand=forecaster.config)
 
     def judged() -> tuple[GateOutcome, str]:
-        gate = compare_with_champion(tx, sales, skus, cfg, name, alias, tolerance, tracking_uri)
+        gate = compare_with_champion(
+            tx, sales, skus, cfg, name, alias, tolerance, tracking_uri, calendar
+        )
         forced = force and not gate.verdict.startswith("pass")
         return gate, f"forced: {gate.verdict}" if forced else gate.verdict
 
     gate, verdict = judged()
-    predictor = ElasticSkuPredictor(cfg).fit(tx, sales, skus, forecaster=forecaster)
-    decisions = predictor.predict(sales, inventory)
+    predictor = ElasticSkuPredictor(cfg).fit(
+        tx, sales, skus, forecaster=forecaster, calendar=calendar, future=future
+    )
+    decisions = predictor.predict(sales, inventory, future=future)
     final = overall(backtest_report(predictor.demand_, sales)[1])
     figures = {
         "backtest_rmsse": float(final["rmsse"]) if final is not None else float("nan"),
@@ -161,6 +169,7 @@ def compare_with_champion(
     alias: str,
     tolerance: float,
     tracking_uri: str | None,
+    calendar: pd.DataFrame | None = None,
 ) -> GateOutcome:
     """The gate on unseen outcomes. The last ``cfg.demand.horizon`` periods of ``sales``
     are held out, less any the champion was trained on; a challenger of the same config is
@@ -200,11 +209,21 @@ def compare_with_champion(
     cut = held[0]
     mine = sales[sales["sku_id"].astype(str).isin(common)]
     before = mine[starts[mine.index] < cut]
-    challenger = ElasticSkuPredictor(cfg).fit(tx[tx["ts"] < cut], before, _only(skus, common))
+    challenger = ElasticSkuPredictor(cfg).fit(
+        tx[tx["ts"] < cut], before, _only(skus, common), calendar=calendar
+    )
+    if calendar is not None and same_calendar(champion, challenger):
+        champion = champion.with_calendar(calendar)
     a = judge(challenger, mine, len(held))
     b = judge(champion, mine, len(held))
     period = f"{cut.date()}..{held[-1].date()}"
     return GateOutcome(gate_verdict(a, b, version, tolerance), a, b, period, version)
+
+
+def same_calendar(a: ElasticSkuPredictor, b: ElasticSkuPredictor) -> bool:
+    """Both forecast with calendars of the same columns."""
+    cal_a, cal_b = a.demand_.calendar_, b.demand_.calendar_
+    return cal_a is not None and cal_b is not None and cal_a.features == cal_b.features
 
 
 def _only(skus: Any, ids: list[str]) -> Any:

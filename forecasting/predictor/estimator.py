@@ -3,6 +3,7 @@ one decision per SKU (DESIGN.md's predictor output)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from dataclasses import replace
@@ -42,9 +43,13 @@ class ElasticSkuPredictor(BaseEstimator):
         sales: pd.DataFrame | None = None,
         skus: pd.DataFrame | None = None,
         forecaster: DemandForecaster | None = None,
+        *,
+        calendar: pd.DataFrame | None = None,
+        future: pd.DataFrame | None = None,
     ) -> ElasticSkuPredictor:
         """Fit on the history; ``forecaster``: an already fitted demand forecaster to reuse
-        (it is not changed)."""
+        (it is not changed); ``calendar`` / ``future``: what the demand forecast knows in
+        advance (`DemandForecaster.fit`; the predictor keeps the calendar)."""
         cfg = self.config
         tx = validate(transactions, TRANSACTIONS, "<transactions>")
         if sales is None:
@@ -53,7 +58,11 @@ class ElasticSkuPredictor(BaseEstimator):
             sales = validate(sales, SALES, "<sales>")
         days = pd.concat([sales["ds"], tx["ts"].dt.normalize()])
         self.data_start_, self.data_end_ = days.min(), days.max()
-        demand = forecaster if forecaster is not None else DemandForecaster(cfg.demand).fit(sales)
+        demand = (
+            forecaster
+            if forecaster is not None
+            else DemandForecaster(cfg.demand).fit(sales, calendar=calendar, future=future)
+        )
         used = {m for models in demand.selection_.values() for m in models}
         if used & set(cfg.scoring_exclude):
             demand = demand.without(cfg.scoring_exclude)
@@ -92,16 +101,26 @@ class ElasticSkuPredictor(BaseEstimator):
         sales: pd.DataFrame,
         inventory: pd.DataFrame | None = None,
         horizon: int | None = None,
+        *,
+        calendar: pd.DataFrame | None = None,
+        future: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """One row per SKU of ``sales`` (DESIGN.md's columns plus tier units); ``sales``
-        dense or sparse (missing periods are no sales), ``inventory`` optional."""
-        return self.plan(sales, inventory, horizon)[0][OUTPUT_COLUMNS]
+        dense or sparse (missing periods are no sales), ``inventory`` optional; ``calendar``
+        replaces the predictor's own, ``future`` plans prices and promotions
+        (`DemandForecaster.predict`)."""
+        return self.plan(sales, inventory, horizon, calendar=calendar, future=future)[0][
+            OUTPUT_COLUMNS
+        ]
 
     def plan(
         self,
         sales: pd.DataFrame,
         inventory: pd.DataFrame | None = None,
         horizon: int | None = None,
+        *,
+        calendar: pd.DataFrame | None = None,
+        future: pd.DataFrame | None = None,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(decisions with the replay columns, per-channel unified order-up-to units): what
         `forecasting.policy.simulation` replays."""
@@ -112,9 +131,22 @@ class ElasticSkuPredictor(BaseEstimator):
         inv = validate(inventory, INVENTORY, "<inventory>") if inventory is not None else None
         if numeric_ids:
             sales = restore_leading_zeros(sales, self.sku_facts_["sku_id"])
-        forecast = self.demand_.predict_horizon(sales, horizon=horizon)
+        forecast = self.demand_.predict_horizon(
+            sales, horizon=horizon, calendar=calendar, future=future
+        )
         level = max(self.config.demand.levels)
         return plan(forecast, sales, inv, self.sku_facts_, self.config.policy, level=level)
+
+    def with_calendar(
+        self, calendar: pd.DataFrame, source: str = "<calendar>"
+    ) -> ElasticSkuPredictor:
+        """The fitted predictor with ``calendar`` in place of its demand forecaster's own
+        (same columns; `DemandForecaster.with_calendar`); the rest is shared, read only."""
+        if not hasattr(self, "demand_"):
+            raise ForecastingError("call fit() (or ElasticSkuPredictor.load) first")
+        other = copy.copy(self)
+        other.demand_ = self.demand_.with_calendar(calendar, source)
+        return other
 
     def with_policy(self, **changes: Any) -> ElasticSkuPredictor:
         """The fitted predictor under other policy settings (the fitted parts are shared:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from forecasting.data.contracts import INVENTORY, SALES
+from forecasting.data.contracts import CALENDAR, FUTURE, INVENTORY, SALES
 from forecasting.data.io import iter_sku_parts, read_table, table_format, write_table
 from forecasting.errors import ForecastingError
 from forecasting.policy.decide import with_stock
@@ -32,16 +33,24 @@ def score_file(
     jobs: int = 1,
     tracking_uri: str | None = None,
     date_format: str | None = None,
+    calendar_path: str | os.PathLike[str] | None = None,
+    future_path: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
     """Score a sales file with the predictor at ``model_uri`` and write the decisions (one
     row per SKU, sorted) to ``output_path``; the sales are streamed in parts of whole SKUs,
     so memory follows the part, not the file. Returns the decisions. ``date_format``: of
-    the files' text dates (default ISO 8601)."""
+    the files' text dates (default ISO 8601). ``calendar_path``: a calendar replacing the
+    predictor's own; ``future_path``: the plan of prices and promotions."""
     table_format(output_path)
     if chunk_size < 1 or rows_per_part < 1 or jobs < 1:
         raise ForecastingError("--chunk-size, --rows-per-part and --jobs must be >= 1")
     inventory = (
         read_table(inventory_path, INVENTORY, date_format=date_format) if inventory_path else None
+    )
+    known = Known(
+        read_table(calendar_path, CALENDAR, date_format=date_format) if calendar_path else None,
+        read_table(future_path, FUTURE, date_format=date_format) if future_path else None,
+        str(calendar_path) if calendar_path else "<calendar>",
     )
     uri = configure(tracking_uri)
     parts = iter_sku_parts(
@@ -49,8 +58,9 @@ def score_file(
         date_format=date_format,
     )  # fmt: skip
     scored = score_parts(
-        model_uri, parts, inventory, chunk_size=chunk_size, jobs=jobs, tracking_uri=uri
-    )
+        model_uri, parts, inventory, chunk_size=chunk_size, jobs=jobs, tracking_uri=uri,
+        known=known,
+    )  # fmt: skip
     done, out = 0, []
     for decisions in scored:
         out.append(decisions)
@@ -66,10 +76,12 @@ def score_part(
     sales: pd.DataFrame,
     inventory: pd.DataFrame | None = None,
     chunk_size: int = 2000,
+    future: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Decisions for validated ``sales`` holding every row of their SKUs (a part from
     `iter_sku_parts`, a Spark group), ``chunk_size`` SKUs per `ElasticSkuPredictor.predict`
-    call; stock from a validated ``inventory``, as `with_stock` puts it on the sales."""
+    call; stock from a validated ``inventory``, as `with_stock` puts it on the sales;
+    ``future``: the plan of prices and promotions (validated)."""
     if inventory is not None:
         mine = inventory[inventory["sku_id"].isin(sales["sku_id"].unique())]
         sales = with_stock(sales, mine) if len(mine) else sales
@@ -78,7 +90,10 @@ def score_part(
     for start in range(0, len(skus), chunk_size):
         chunk = skus[start : start + chunk_size]
         rows = sales if len(chunk) == len(skus) else sales[sales["sku_id"].isin(chunk)]
-        parts.append(predictor.predict(rows))
+        plan = None if future is None else future[future["sku_id"].isin(chunk)]
+        parts.append(
+            predictor.predict(rows, future=plan if plan is not None and len(plan) else None)
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -90,6 +105,7 @@ def score_parts(
     chunk_size: int = 2000,
     jobs: int = 1,
     tracking_uri: str | None = None,
+    known: Known | None = None,
 ) -> Iterator[pd.DataFrame]:
     """`score_part` over validated ``parts`` of whole SKUs (`iter_sku_parts`), in order.
 
@@ -97,10 +113,11 @@ def score_parts(
     this process reads the next parts meanwhile, at most ``jobs`` ahead of the decisions
     given back, so memory holds a few parts whatever the input's size.
     """
+    known = known or Known()
     if jobs <= 1:
-        predictor = load_predictor(model_uri)
+        predictor = known.applied(load_predictor(model_uri))
         for part in parts:
-            yield score_part(predictor, part, inventory, chunk_size)
+            yield score_part(predictor, part, inventory, chunk_size, known.future)
         return
     import multiprocessing
     from collections import deque
@@ -110,7 +127,7 @@ def score_parts(
     # loads any model (loading puts the model's bundled code first on sys.path, which the
     # workers would inherit)
     context = multiprocessing.get_context("spawn")
-    args = (model_uri, tracking_uri, inventory, chunk_size, os.getpid())
+    args = (model_uri, tracking_uri, inventory, chunk_size, os.getpid(), known)
     pool = ProcessPoolExecutor(jobs, context, initializer=_worker_init, initargs=args)
     try:
         running: deque[Future[pd.DataFrame]] = deque()
@@ -132,6 +149,22 @@ def score_parts(
         pool.shutdown(wait=True)
 
 
+@dataclass(frozen=True)
+class Known:
+    """What scoring knows in advance: a calendar replacing the predictor's own (named by
+    ``source`` in errors) and the plan of prices and promotions."""
+
+    calendar: pd.DataFrame | None = None
+    future: pd.DataFrame | None = None
+    source: str = "<calendar>"
+
+    def applied(self, predictor: ElasticSkuPredictor) -> ElasticSkuPredictor:
+        """``predictor`` with this calendar (itself without one)."""
+        if self.calendar is None:
+            return predictor
+        return predictor.with_calendar(self.calendar, self.source)
+
+
 _WORKER: dict[str, Any] = {}  # in a worker process of `score_parts`
 
 
@@ -141,13 +174,14 @@ def _worker_init(
     inventory: pd.DataFrame | None,
     chunk_size: int,
     parent: int,
+    known: Known,
 ) -> None:
     _exit_with_parent(parent)
     if tracking_uri:
         configure(tracking_uri)
-    _WORKER.update(inventory=inventory, chunk_size=chunk_size)
+    _WORKER.update(inventory=inventory, chunk_size=chunk_size, future=known.future)
     try:
-        _WORKER["predictor"] = load_predictor(model_uri)
+        _WORKER["predictor"] = known.applied(load_predictor(model_uri))
     except ForecastingError as exc:  # given back with the first part: one clear error
         _WORKER["error"] = str(exc)
 
@@ -175,4 +209,6 @@ def _exit_with_parent(parent: int, poll_seconds: float = 1.0) -> None:
 def _worker_score(part: pd.DataFrame) -> pd.DataFrame:
     if "error" in _WORKER:
         raise ForecastingError(_WORKER["error"])
-    return score_part(_WORKER["predictor"], part, _WORKER["inventory"], _WORKER["chunk_size"])
+    return score_part(
+        _WORKER["predictor"], part, _WORKER["inventory"], _WORKER["chunk_size"], _WORKER["future"]
+    )
