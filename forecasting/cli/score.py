@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from forecasting import tracking
-from forecasting.cli.common import engine_arguments, known_arguments, named_sources
+from forecasting.cli.common import engine_arguments, known_arguments, named_sources, read_known
 from forecasting.data.io import table_format
 from forecasting.errors import ForecastingError
 
@@ -56,11 +56,10 @@ def _score_spark(args: argparse.Namespace) -> int:
             raise ForecastingError(f"--engine spark reads Parquet: convert {path} to .parquet")
     if table_format(args.output) != "parquet":
         raise ForecastingError("--engine spark writes Parquet: give an --output ending .parquet")
-    if args.calendar or args.future:
-        raise ForecastingError(
-            "--calendar and --future are read by the pandas engine; with --engine spark the "
-            "predictor uses the calendar it was trained with"
-        )
+    from forecasting.scoring.local import Known
+
+    calendar, future = read_known(args)
+    known = Known(calendar, future, args.calendar or "<calendar>")
     uri = tracking.configure(args.tracking_uri)
     spark = spark_session(args.spark_master, "forecasting-score")
     n = score_spark(
@@ -72,6 +71,7 @@ def _score_spark(args: argparse.Namespace) -> int:
         args.inventory,
         args.chunk_size,
         args.rows_per_part,
+        known,
     )
     print(f"score: {n} SKUs -> {args.output} (Spark, {args.spark_master})")
     return 0
@@ -79,7 +79,8 @@ def _score_spark(args: argparse.Namespace) -> int:
 
 def _score(args: argparse.Namespace) -> int:
     if args.engine == "spark":
-        return _score_spark(args)
+        with named_sources(args):
+            return _score_spark(args)
     from forecasting.scoring.local import score_file
 
     with named_sources(args):

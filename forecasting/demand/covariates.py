@@ -46,10 +46,17 @@ class Calendar:
 
 
 def read_calendar(
-    calendar: pd.DataFrame, cfg: DemandConfig, source: str = "<calendar>"
+    calendar: pd.DataFrame,
+    cfg: DemandConfig,
+    source: str = "<calendar>",
+    like: pd.DataFrame | None = None,
 ) -> Calendar:
-    """Validate a calendar table (the contract) and prepare it for ``cfg``'s periods."""
+    """Validate a calendar table (the contract) and prepare it for ``cfg``'s periods;
+    ``like``: the validated calendar a model was trained with, whose text columns stay
+    text here even when every cell is empty (a month without events)."""
     raw = validate(calendar, CALENDAR, source)
+    if like is not None:
+        _typed_like(raw, like, source)
     per_channel = "channel" in raw.columns and bool(raw["channel"].notna().any())
     names = [c for c in raw.columns if c not in ("ds", "channel")]
     if not names:
@@ -95,12 +102,34 @@ def read_calendar(
     )
 
 
+def _typed_like(raw: pd.DataFrame, like: pd.DataFrame, source: str) -> None:
+    """In place: the columns that are text in ``like`` as text in ``raw`` (empty ones
+    too); a column of numbers in ``like`` that holds text in ``raw`` is refused."""
+    for col in like.columns:
+        if col not in raw.columns or col in ("ds", "channel"):
+            continue
+        text_before = isinstance(like[col].dtype, pd.CategoricalDtype)
+        text_now = isinstance(raw[col].dtype, pd.CategoricalDtype)
+        if text_before and not text_now:
+            values = raw[col].astype(object).where(raw[col].notna())
+            raw[col] = values.map(lambda v: v if v is None or pd.isna(v) else f"{v:g}").astype(
+                "category"
+            )
+        elif text_now and not text_before:
+            raise DataContractError(
+                source,
+                "holds text where the model's calendar held numbers",
+                "give numbers in this column, as at training",
+                column=str(col),
+            )
+
+
 def replacement_calendar(
     current: Calendar | None, given: pd.DataFrame, cfg: DemandConfig, source: str = "<calendar>"
 ) -> Calendar:
     """``given`` prepared to replace a model's ``current`` calendar: it must have the
     same columns (a model trained without a calendar takes none)."""
-    new = read_calendar(given, cfg, source)
+    new = read_calendar(given, cfg, source, like=None if current is None else current.raw)
     if current is None or set(new.features) != set(current.features):
         raise DataContractError(
             source,

@@ -90,16 +90,21 @@ def score_spark(
     inventory_path: str | None = None,
     skus_per_group: int = 2000,
     rows_per_group: int = 2_000_000,
+    known: Any = None,
 ) -> int:
     """Score every SKU of the sales Parquet with the predictor at ``model_uri`` on Spark and
     write the decisions as Parquet at ``output_path`` (a folder, replaced atomically).
     A group holds about ``rows_per_group`` rows, scored ``skus_per_group`` SKUs per
-    predictor call. Returns the number of SKUs scored."""
+    predictor call. ``known`` (`forecasting.scoring.local.Known`): a calendar replacing the
+    predictor's and a plan, sent with each task (a plan of millions of rows is better
+    joined to the sales upstream). Returns the number of SKUs scored."""
     from pyspark.sql import functions as F
 
     from forecasting.data.contracts import INVENTORY, SALES, validate
     from forecasting.policy.decide import OUTPUT_COLUMNS
-    from forecasting.scoring.local import score_part
+    from forecasting.scoring.local import Known, score_part
+
+    known = known or Known()
 
     sales = _timestamps(spark.read.parquet(sales_path), ("ds",))
     n_rows = sales.count()  # from the Parquet footers, no pass over the data
@@ -119,8 +124,8 @@ def score_spark(
         inventory = None
         if not stock.empty:
             inventory = validate(stock.drop(columns="_bucket"), INVENTORY, str(inventory_path))
-        predictor = _load(model_uri, tracking_uri)
-        return score_part(predictor, part, inventory, skus_per_group)[OUTPUT_COLUMNS]
+        predictor = known.applied(_load(model_uri, tracking_uri))
+        return score_part(predictor, part, inventory, skus_per_group, known.future)[OUTPUT_COLUMNS]
 
     def score(part: pd.DataFrame) -> pd.DataFrame:
         return score_with_stock(part, pd.DataFrame())
