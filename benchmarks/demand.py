@@ -70,6 +70,44 @@ def run_baselines(panel: pd.DataFrame, cfg: DemandConfig, h: int) -> tuple[pd.Da
     return fc, time.perf_counter() - start
 
 
+UNTUNED = "mlforecast_untuned"
+
+
+def untuned_mlforecast(train: pd.DataFrame, test: pd.DataFrame, h: int) -> pd.DataFrame | None:
+    """What a new user of mlforecast would try first on M5 (issue #16 measured it): default
+    LightGBM, lags 1, 7, 14, 28, rolling means of 7 and 28 days of the first lag, day of
+    week and month, with SNAP and the price (the test days' known prices) as exogenous
+    columns. ``sku_id, channel, ds, mlforecast_untuned``; None without SNAP and price."""
+    if not {"snap", "price"} <= set(train.columns):
+        return None
+    import lightgbm as lgb
+    from mlforecast import MLForecast
+    from mlforecast.lag_transforms import RollingMean
+
+    def frame(df: pd.DataFrame) -> pd.DataFrame:
+        uid = df["sku_id"].astype(str) + "|" + df["channel"].astype(str)
+        return pd.DataFrame(
+            {"unique_id": uid, "ds": df["ds"], "y": df["y"], "snap": df["snap"].astype(float),
+             "price": df["price"].astype(float)}
+        )  # fmt: skip
+
+    mlf = MLForecast(
+        models={UNTUNED: lgb.LGBMRegressor(random_state=0, verbose=-1)},
+        freq="D",
+        lags=[1, 7, 14, 28],
+        lag_transforms={1: [RollingMean(window_size=7), RollingMean(window_size=28)]},
+        date_features=["dayofweek", "month"],
+    )
+    mlf.fit(frame(train), static_features=[])
+    future = frame(test).drop(columns="y")
+    pred = mlf.predict(h, X_df=future)
+    pred[UNTUNED] = pred[UNTUNED].clip(lower=0)
+    ids = pred["unique_id"].str.split("|", n=1, expand=True)
+    return pd.DataFrame(
+        {"sku_id": ids[0], "channel": ids[1], "ds": pred["ds"], UNTUNED: pred[UNTUNED]}
+    )
+
+
 def evaluate(
     name: str,
     sales: pd.DataFrame,
@@ -87,19 +125,24 @@ def evaluate(
     seconds_ours = time.perf_counter() - start
     panel, keys, _ = prepare_panel(train_sales, cfg)
     if split not in baselines_of:  # the same baselines for every variant
-        baselines_of[split] = run_baselines(panel, cfg, h)
+        base, seconds = run_baselines(panel, cfg, h)
+        base = base.merge(keys, on="unique_id").drop(columns="unique_id")
+        extra = untuned_mlforecast(train_sales, test_sales, h)
+        if extra is not None:
+            base = base.merge(extra, on=["sku_id", "channel", "ds"], how="left")
+        baselines_of[split] = (base, seconds)
     base, seconds_base = baselines_of[split]
-    base = base.merge(keys, on="unique_id")
     df = (
         test_sales[["sku_id", "channel", "ds", "y"]]
         .merge(fc, on=["sku_id", "channel", "ds"], how="inner")
-        .merge(base.drop(columns="unique_id"), on=["sku_id", "channel", "ds"], how="inner")
+        .merge(base, on=["sku_id", "channel", "ds"], how="inner")
     )
     df = df.merge(keys, on=["sku_id", "channel"])
     ours = ["forecast", *[c for c in model.candidates_ if c in df.columns]]
     baselines = [f"{m}_baseline" for m in BASELINES]
     qmap = {"forecast": {q: f"forecast-{n}" for n, q in cfg.quantiles.items()}}
-    per_series = series_metrics(df, panel, [*ours, *baselines], qmap)
+    others = [UNTUNED] if UNTUNED in df.columns else []
+    per_series = series_metrics(df, panel, [*ours, *baselines, *others], qmap)
     classes = model.classes_.set_index("unique_id")["demand_class"]
     revenue = (
         train_sales.assign(
@@ -163,6 +206,12 @@ def evaluate(
         "mase_vs_best_croston_pct": _r(
             100 * (final["mase"] / overall.loc[best_croston, "mase"] - 1)
         ),
+        "untuned_mlforecast_vs_autoets_pct": None
+        if UNTUNED not in overall.index
+        else {
+            k: _r(100 * (overall.loc[UNTUNED, k] / overall.loc["AutoETS_baseline", k] - 1))
+            for k in ("rmsse", "wrmsse")
+        },
         "models": {
             m: {k: _r(overall.loc[m, k]) for k in ("rmsse", "mase", "bias", "wrmsse")}
             for m in overall.index

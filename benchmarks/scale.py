@@ -10,6 +10,8 @@ Parts (``--part``, default all):
   AutoETS fitted and forecast on a random sample of series in this process, its series per
   second scaled to every series (stated as such in the JSON). Accuracy: the default
   forecaster against plain AutoETS on the real M5 subset (`benchmarks.demand`'s split).
+  ``--calendar``: with a calendar per channel (M5's events and one state's SNAP days laid
+  on the world's days, 28 days past its end).
 * ``score``: a predictor is trained on 2,000 SKUs and registered in a throw-away store;
   ``forecasting score`` scores sales files of growing size (4 channels, 365 days per SKU),
   each in a child process: SKUs per second and peak memory by size.
@@ -17,6 +19,7 @@ Parts (``--part``, default all):
   local[2]`` and with pandas on the same 2 cores.
 
 Run: python -m benchmarks.scale [--part train|score|spark] [--score-sizes 10000 100000]
+[--calendar]
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmarks.common import RESULTS, write_result
+from benchmarks.common import RESULTS, SHARED_DATA, write_result
 from forecasting.data.synthetic import generate_omnichannel
 
 CACHE = Path(os.environ.get("FORECASTING_BENCH_CACHE", Path(tempfile.gettempdir()) / "fc-bench"))
@@ -227,7 +230,29 @@ def m5_accuracy() -> dict[str, Any]:
     }
 
 
-def part_train(seed: int, n_sample: int) -> dict[str, Any]:
+def world_calendar(data: Path, out: Path) -> dict[str, Any]:
+    """A calendar for the generated world, per channel, 28 days past its end: M5's events
+    and each channel's SNAP days of one M5 state, day i of the world on M5's day i (the
+    shape of M5's calendar on the world's dates)."""
+    from forecasting.data.adapters import load_m5_calendar
+
+    days = pq.read_table(data, columns=["ds"])["ds"].to_pandas()
+    channels = pq.read_table(data, columns=["channel"])["channel"].unique().to_pylist()
+    states = ["CA_1", "TX_1", "WI_1"]
+    m5 = load_m5_calendar(SHARED_DATA / "m5_tiny", states)
+    start = days.min()
+    parts = []
+    for i, channel in enumerate(sorted(channels)):
+        own = m5[m5["channel"] == states[i % len(states)]].sort_values("ds")
+        own = own.assign(channel=channel, ds=start + pd.to_timedelta(np.arange(len(own)), unit="D"))
+        parts.append(own)
+    cal = pd.concat(parts, ignore_index=True)
+    cal.to_parquet(out, index=False)
+    return {"rows": len(cal), "columns": [c for c in cal.columns if c not in ("ds", "channel")],
+            "ends": str(cal["ds"].max().date())}  # fmt: skip
+
+
+def part_train(seed: int, n_sample: int, calendar: bool = False) -> dict[str, Any]:
     data = CACHE / "m5_shape.parquet"
     world = write_world(data, M5_SERIES, None, M5_DAYS, seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -238,12 +263,17 @@ def part_train(seed: int, n_sample: int) -> dict[str, Any]:
             "--forecast-out", str(Path(tmp) / "forecast.parquet"),
             "--tracking-uri", uri, "--no-register",
         ]  # fmt: skip
+        cal_info = None
+        if calendar:
+            cal_path = Path(tmp) / "calendar.parquet"
+            cal_info = world_calendar(data, cal_path)
+            cmd += ["--calendar", str(cal_path)]
         run = run_measured(cmd)
         details = _run_details(uri)
     ref = autoets_reference(data, n_sample, seed)
     ours = M5_SERIES / run["seconds"]
     return {
-        "data": {**world, "series": M5_SERIES, "days": M5_DAYS},
+        "data": {**world, "series": M5_SERIES, "days": M5_DAYS, "calendar": cal_info},
         "train_demand": {**run, "series_per_second": round(ours, 2), **details},
         "accuracy_m5_subset": m5_accuracy(),
         "autoets_reference": {
@@ -360,6 +390,9 @@ def main() -> None:
     parser.add_argument("--spark-skus", type=int, default=20_000)
     parser.add_argument("--autoets-sample", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--calendar", action="store_true", help="train with a calendar (M5's, on the world's days)"
+    )
     args = parser.parse_args()
     result: dict[str, Any] = {}
     previous = RESULTS / "scale.json"
@@ -377,7 +410,10 @@ def main() -> None:
     if args.part in ("spark", "all"):
         result["spark"] = {**part_spark(args.spark_skus, args.seed), "command": command}
     if args.part in ("train", "all"):
-        result["train"] = {**part_train(args.seed, args.autoets_sample), "command": command}
+        result["train"] = {
+            **part_train(args.seed, args.autoets_sample, args.calendar),
+            "command": command,
+        }
     print(write_result("scale", result))
 
 

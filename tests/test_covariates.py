@@ -95,8 +95,10 @@ def test_a_plan_of_promotions_reaches_the_forecast(
     sales, _, _ = data
     end = sales["ds"].max()
     promo_days = pd.Series(pd.date_range(end + pd.Timedelta(days=3), periods=5, freq="4D"))
-    plan = sales[["sku_id", "channel"]].drop_duplicates().merge(
-        pd.DataFrame({"ds": promo_days}), how="cross"
+    plan = (
+        sales[["sku_id", "channel"]]
+        .drop_duplicates()
+        .merge(pd.DataFrame({"ds": promo_days}), how="cross")
     )
     plan = plan.assign(promo=1, price=8.0)
     held = with_calendar.predict(sales)
