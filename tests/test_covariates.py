@@ -197,3 +197,26 @@ def test_train_demand_takes_m5s_calendar_and_fails_in_one_line_when_it_is_short(
     first_missing = (end + pd.Timedelta(days=21)).date()
     assert len(err.splitlines()) == 1
     assert str(cal_csv) in err and f"first missing day is {first_missing}" in err
+
+
+def test_the_predictor_keeps_its_calendar_and_scoring_can_replace_it(tmp_path: Path) -> None:
+    from forecasting.data.synthetic import generate_omnichannel
+    from forecasting.predictor import ElasticSkuPredictor, PredictorConfig
+    from forecasting.scoring.local import Known, score_part
+
+    world = generate_omnichannel(n_skus=20, n_days=200, seed=5)
+    assert world.transactions is not None
+    end = world.sales["ds"].max()
+    days = pd.date_range(world.sales["ds"].min(), end + pd.Timedelta(days=40))
+    calendar = pd.DataFrame({"ds": days, "event": np.where(days.day == 15, "mid", None)})
+    cfg = PredictorConfig(demand=CFG.with_(horizon=14))
+    fitted = ElasticSkuPredictor(cfg).fit(world.transactions, world.sales, calendar=calendar)
+    fitted.save(tmp_path / "predictor")
+    loaded = ElasticSkuPredictor.load(tmp_path / "predictor")
+    pd.testing.assert_frame_equal(loaded.predict(world.sales), fitted.predict(world.sales))
+    later = world.sales.assign(ds=world.sales["ds"] + pd.Timedelta(days=60))
+    with pytest.raises(DataContractError, match="first missing day"):
+        loaded.predict(later)
+    ahead = calendar.assign(ds=calendar["ds"] + pd.Timedelta(days=60))
+    scored = score_part(Known(ahead).applied(loaded), later)
+    assert len(scored) == later["sku_id"].nunique()
