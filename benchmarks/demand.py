@@ -113,14 +113,14 @@ def evaluate(
     sales: pd.DataFrame,
     split: pd.Timestamp,
     cfg: DemandConfig,
-    known: Known,
+    variant: Variant,
     baselines_of: dict[pd.Timestamp, tuple[pd.DataFrame, float]],
 ) -> dict[str, Any]:
     train_sales = sales[sales["ds"] <= split]
     test_sales = sales[sales["ds"] > split]
     h = cfg.horizon
     start = time.perf_counter()
-    model = DemandForecaster(cfg).fit(train_sales, **known.given(test_sales))
+    model = DemandForecaster(cfg).fit(train_sales, **variant.given(test_sales))
     fc = model.forecast(all_models=True)
     seconds_ours = time.perf_counter() - start
     panel, keys, _ = prepare_panel(train_sales, cfg)
@@ -170,7 +170,7 @@ def evaluate(
         inside[f"coverage_{lv}_by_class"] = {str(k): _r(v) for k, v in by_class.items()}
     return {
         "dataset": name,
-        "variant": known.name,
+        "variant": variant.name,
         "calendar_features": list(model.calendar_.features) if model.calendar_ else [],
         "interval_scales": model.interval_scales_.round(4).to_dict(orient="records"),
         "n_series": int(df["unique_id"].nunique()),
@@ -239,7 +239,7 @@ GRID: tuple[dict[str, Any], ...] = (
 
 
 @dataclass(frozen=True)
-class Known:
+class Variant:
     """What a variant knows in advance: a calendar, and whether the plan of prices of the
     days forecast is given (taken from the sales of those days, as M5 published them)."""
 
@@ -257,7 +257,7 @@ class Known:
         return out
 
 
-SALES_ONLY = Known("sales only")
+SALES_ONLY = Variant("sales only")
 
 
 def holdouts(
@@ -273,7 +273,7 @@ def holdouts(
 def protocols(
     only: str | None,
 ) -> Iterator[
-    tuple[str, str, pd.DataFrame, list[pd.Timestamp], pd.Timestamp, DemandConfig, list[Known]]
+    tuple[str, str, pd.DataFrame, list[pd.Timestamp], pd.Timestamp, DemandConfig, list[Variant]]
 ]:
     """(key, name, sales, the reported periods' last training days, the tuning data's last
     day, config, the variants) per dataset."""
@@ -283,7 +283,7 @@ def protocols(
         day = sales.drop_duplicates("d").set_index("d")["ds"]
         splits = [day["d_1857"], day["d_1885"]]
         calendar = load_m5_calendar(folder, sales["channel"].unique())
-        variants = [SALES_ONLY, Known("calendar and price plan", calendar, price_plan=True)]
+        variants = [SALES_ONLY, Variant("calendar and price plan", calendar, price_plan=True)]
         cfg = DemandConfig(freq="D", horizon=28)
         yield "m5", "m5_tiny", sales, splits, day["d_1857"], cfg, variants
     if only in (None, "carparts"):
@@ -299,7 +299,7 @@ def tune(
     sales: pd.DataFrame,
     until: pd.Timestamp,
     cfg: DemandConfig,
-    known: Known,
+    variant: Variant,
     tracking_uri: str | None,
 ) -> dict[str, Any]:
     """Score every configuration of `GRID` by its own backtest on the data up to ``until``
@@ -310,14 +310,14 @@ def tune(
     train = sales[sales["ds"] <= until]
     first_day_after = sales[sales["ds"] == sales.loc[sales["ds"] > until, "ds"].min()]
     trials: list[dict[str, Any]] = []
-    parent_name = f"{key} ({known.name}) until {until.date()}"
+    parent_name = f"{key} ({variant.name}) until {until.date()}"
     with tracking.start_run(TUNING_EXPERIMENT, parent_name, tracking_uri=tracking_uri) as parent:
         for i, params in enumerate(GRID):
             start = time.perf_counter()
             trial_cfg = cfg.with_(**params)
             # a plan makes the backtest plan each window with its own prices; the plan itself
             # (prices of the first day after the tuning data, no sales) is not scored
-            model = DemandForecaster(trial_cfg).fit(train, **known.given(first_day_after))
+            model = DemandForecaster(trial_cfg).fit(train, **variant.given(first_day_after))
             row = backtest_overall(backtest_report(model, train)[1])
             score = float("inf") if row is None else float(row[cfg.selection_metric])
             seconds = time.perf_counter() - start
@@ -368,10 +368,10 @@ def main() -> None:
     for key, name, sales, splits, until, cfg, variants in protocols(args.only):
         baselines_of: dict[pd.Timestamp, tuple[pd.DataFrame, float]] = {}
         results[key] = {}
-        for known in variants:
-            tuning = tune(key, sales, until, cfg, known, args.tracking_uri)
+        for variant in variants:
+            tuning = tune(key, sales, until, cfg, variant, args.tracking_uri)
             chosen = cfg.with_(**tuning["chosen"])
-            print(key, known.name, "tuned on data up to", tuning["until"], "->", tuning["chosen"])
+            print(key, variant.name, "tuned on data up to", tuning["until"], "->", tuning["chosen"])
             periods = []
             for split in splits:
                 end = split + (
@@ -380,11 +380,11 @@ def main() -> None:
                     else pd.DateOffset(months=cfg.horizon)
                 )
                 period = evaluate(
-                    name, sales[sales["ds"] <= end], split, chosen, known, baselines_of
+                    name, sales[sales["ds"] <= end], split, chosen, variant, baselines_of
                 )
                 print(" ", period["train_end"], *(period[field] for field in SHOWN[key]))
                 periods.append(period)
-            results[key][known.name] = {"tuning": tuning, "reported": periods}
+            results[key][variant.name] = {"tuning": tuning, "reported": periods}
     results["peak_rss_mib"] = peak_rss_mib()
     path = write_result("demand" if args.only is None else f"demand_{args.only}", results)
     print(f"wrote {path}")

@@ -156,11 +156,7 @@ class DemandForecaster(BaseEstimator):
         prices and promotions. ``all_models=True`` adds one column per candidate model
         (for comparisons).
         """
-        self._check_fitted()
-        sales = validate(sales, SALES, "<sales>")
-        panel, keys, end = prepare_panel(sales, self.config)
-        h = horizon or self.config.horizon
-        cal, plan = self._known(sales, panel, keys, end, h, calendar, future)
+        panel, keys, end, h, cal, plan = self._prepared(sales, horizon, calendar, future)
         return self._predict(panel, keys, end, h, all_models, spark, cal, plan)
 
     def fit_horizon_model(self, sales: pd.DataFrame) -> DemandForecaster:
@@ -198,11 +194,7 @@ class DemandForecaster(BaseEstimator):
         otherwise the mean of `predict`'s recursive forecasts. ``calendar`` and ``future``
         as in `predict`.
         """
-        self._check_fitted()
-        sales = validate(sales, SALES, "<sales>")
-        panel, keys, end = prepare_panel(sales, self.config)
-        h = horizon or self.config.horizon
-        cal, plan = self._known(sales, panel, keys, end, h, calendar, future)
+        panel, keys, end, h, cal, plan = self._prepared(sales, horizon, calendar, future)
         return self._predict_horizon(panel, keys, end, h, cal, plan)
 
     def without(self, models: tuple[str, ...]) -> DemandForecaster:
@@ -463,24 +455,26 @@ class DemandForecaster(BaseEstimator):
         )
         return out
 
-    def _known(
+    def _prepared(
         self,
         sales: pd.DataFrame,
-        panel: pd.DataFrame,
-        keys: pd.DataFrame,
-        end: pd.Timestamp,
-        h: int,
+        horizon: int | None,
         calendar: pd.DataFrame | None,
         future: pd.DataFrame | None,
-    ) -> tuple[Calendar | None, pd.DataFrame | None]:
-        """The calendar (the one given, else the model's own) checked to cover the ``h``
-        periods after ``end``, and the plan."""
+    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp, int, Calendar | None, pd.DataFrame | None]:
+        """What `predict` and `predict_horizon` forecast from: (panel, keys, end, h,
+        calendar, plan). The calendar is the one given (replacing the model's) or the
+        model's own, checked to cover the ``h`` periods after ``end``."""
+        self._check_fitted()
+        sales = validate(sales, SALES, "<sales>")
+        panel, keys, end = prepare_panel(sales, self.config)
+        h = horizon or self.config.horizon
         cal = getattr(self, "calendar_", None)
         if calendar is not None:
             cal = replacement_calendar(cal, calendar, self.config)
         check_calendar_covers(cal, end, self.config, h, keys)
         plan = None if future is None else read_plan(future, keys, panel, sales)
-        return cal, plan
+        return panel, keys, end, h, cal, plan
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "selection_"):

@@ -117,8 +117,10 @@ def held_out_quantiles(
     return pd.concat(parts, ignore_index=True)
 
 
-#: The widening factors `interval_scales` chooses among.
+#: The widening factors `interval_scales` chooses among (1.0: unchanged).
 SCALE_GRID = np.round(np.arange(0.5, 4.001, 0.025), 3)
+UNCHANGED = int(np.flatnonzero(SCALE_GRID == 1.0)[0])
+SCALE_COLUMNS = ("demand_class", "level", "scale", "coverage_before", "coverage_after")
 
 
 def interval_scales(held_out: pd.DataFrame, cfg: DemandConfig) -> pd.DataFrame:
@@ -139,21 +141,17 @@ def interval_scales(held_out: pd.DataFrame, cfg: DemandConfig) -> pd.DataFrame:
             grid = SCALE_GRID[:, None]
             low, high = np.maximum(f + grid * lo, 0.0), np.maximum(f + grid * hi, 0.0)
             covered = ((y >= np.minimum(low, high)) & (y <= np.maximum(low, high))).mean(axis=1)
-            best = int(np.argmin(np.abs(covered - lv / 100))) if multi else None
-            one = int(np.flatnonzero(SCALE_GRID == 1.0)[0])
+            best = int(np.argmin(np.abs(covered - lv / 100))) if multi else UNCHANGED
             rows.append(
                 {
                     "demand_class": cls,
                     "level": lv,
-                    "scale": float(SCALE_GRID[best]) if best is not None else 1.0,
-                    "coverage_before": float(covered[one]),
-                    "coverage_after": float(covered[best if best is not None else one]),
+                    "scale": float(SCALE_GRID[best]),
+                    "coverage_before": float(covered[UNCHANGED]),
+                    "coverage_after": float(covered[best]),
                 }
             )
     return pd.DataFrame(rows, columns=list(SCALE_COLUMNS))
-
-
-SCALE_COLUMNS = ("demand_class", "level", "scale", "coverage_before", "coverage_after")
 
 
 def widen(
