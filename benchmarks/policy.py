@@ -18,13 +18,15 @@ import copy
 import time
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from benchmarks.common import SHARED_DATA, peak_rss_mib, write_result
 from forecasting.data.adapters import load_online_retail
 from forecasting.data.aggregate import transactions_to_sales
-from forecasting.data.synthetic import generate_omnichannel
+from forecasting.data.synthetic import CONFOUNDED_MIX, generate_omnichannel
 from forecasting.demand.config import LOCAL_MODELS, DemandConfig
+from forecasting.policy.decide import with_stock
 from forecasting.predictor import ElasticSkuPredictor, PredictorConfig, simulate_predictor
 
 TARGETS = {
@@ -35,6 +37,9 @@ TARGETS = {
     "sim_slow_mover_share_max": 0.05,
     "sim_turnover_days_change_max": -0.40,
     "sim_fill_rate_diff_min": 0.0,
+    # issue #17, on the confounded world: every archetype, and consumables out of stock
+    "confounded_slow_mover_right_min": 0.95,
+    "confounded_stockouts_unified_min": 0.95,
 }
 
 
@@ -159,11 +164,142 @@ def synthetic(n_skus: int, holdout: int, seed: int) -> dict[str, Any]:
         "targets_met": met,
         "simulation": sim,
         "slow_mover_share_end_by_archetype": by_archetype,
+        "per_archetype": per_archetype(decisions, world.truth),
         "seconds_fit": round(seconds_fit, 1),
         "seconds_simulate": round(seconds_simulate, 1),
         "direct_vs_recursive_horizon": direct_vs_recursive(
             predictor, decisions, result, world.sales, world.inventory, holdout
         ),
+    }
+
+
+def per_archetype(decisions: pd.DataFrame, truth: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per archetype: SKUs, share whose slow-mover flag is right, share stocked as intended
+    (where the truth says), share whose hold reason is right, mean stockout share."""
+    got = decisions.merge(truth, on="sku_id", suffixes=("", "_truth"))
+    if "hold_reason_truth" not in got.columns:
+        got["hold_reason_truth"] = ""
+    out: dict[str, dict[str, Any]] = {}
+    for name, rows in got.groupby("archetype"):
+        judged = rows[rows["stocking_truth"] != ""]
+        out[str(name)] = {
+            "skus": len(rows),
+            "slow_mover_right": round(
+                float((rows["slow_mover"] == rows["slow_mover_truth"]).mean()), 4
+            ),
+            "stocking_right": round(
+                float((judged["stocking"] == judged["stocking_truth"]).mean()), 4
+            )
+            if len(judged)
+            else None,
+            "hold_reason_right": round(
+                float((rows["hold_reason"].fillna("") == rows["hold_reason_truth"]).mean()), 4
+            ),
+            "mean_stockout_share": round(float(rows["stockout_share"].mean()), 4),
+        }
+    return out
+
+
+def confounded(n_skus: int, holdout: int, seed: int) -> dict[str, Any]:
+    """The clean archetypes mixed with stockouts, seasons and launches (`CONFOUNDED_MIX`),
+    two years of daily history with a daily on_hand column, the same predictor. Also the
+    same fitted predictor deciding without what issue #17 added (``rules_off``: no on_hand
+    column, season rule and launch grace off), to show what the confounders did."""
+    world = generate_omnichannel(
+        n_skus=n_skus, n_days=730 + holdout, seed=seed, holdout_days=holdout, mix=CONFOUNDED_MIX
+    )
+    assert world.transactions is not None
+    snapshot = world.inventory["ds"].max()
+    history = world.sales[world.sales["ds"] <= snapshot]
+    tx = world.transactions[world.transactions["ts"] < snapshot + pd.Timedelta(days=1)]
+    start = time.perf_counter()
+    predictor = ElasticSkuPredictor(_config(28)).fit(tx, history, world.skus)
+    seconds_fit = time.perf_counter() - start
+    result, decisions = simulate_predictor(predictor, world.sales, world.inventory, holdout)
+    table = per_archetype(decisions, world.truth)
+    blind = predictor.with_policy(season_ratio=float("inf"), launch_grace_weeks=0.0)
+    off = blind.predict(with_stock(history.drop(columns="on_hand"), world.inventory))
+    table_off = per_archetype(off, world.truth)
+    sim = _simulation_figures(result)
+    clean = ("consumable", "erratic", "durable", "custom", "dying")
+    worst = min(v["slow_mover_right"] for v in table.values())
+    met = {
+        "every_archetype_slow_mover_right": worst >= TARGETS["confounded_slow_mover_right_min"],
+        "stockout_consumables_unified": min(
+            table[a]["stocking_right"] or 0.0 for a in ("stockouts", "restocked")
+        )
+        >= TARGETS["confounded_stockouts_unified_min"],
+        "sim_fill_rate_not_lower": sim["change"]["fill_rate_diff"]
+        >= TARGETS["sim_fill_rate_diff_min"],
+    }
+    return {
+        "setup": {
+            "n_skus": n_skus,
+            "mix": dict(CONFOUNDED_MIX),
+            "history_days": 730,
+            "holdout_days": holdout,
+            "seed": seed,
+            "stock": "a daily on_hand column in the sales (0 on out-of-stock days)",
+        },
+        "per_archetype": table,
+        "per_archetype_rules_off": table_off,
+        "clean_archetypes": {a: table[a] for a in clean if a in table},
+        "targets_met": met,
+        "simulation": sim,
+        "seconds_fit": round(seconds_fit, 1),
+    }
+
+
+def m5_zero_runs(min_run: int = 14, min_sale_share: float = 0.8) -> dict[str, Any]:
+    """Stockout-like zero runs on M5 (no stock data there): in series that sold on at least
+    ``min_sale_share`` of the days of the year before, runs of ``min_run`` or more days
+    without a sale. Each run is judged on its last day, holding four weeks of the series'
+    earlier demand in stock, by the rules as they read the sales alone (the run is zero
+    demand) and with the run marked out of stock (``on_hand`` 0), as a retailer with stock
+    data would give it."""
+    from forecasting.data.adapters import load_m5
+    from forecasting.policy.config import PolicyConfig
+    from forecasting.policy.slow_movers import flag_slow_movers
+
+    sales, _ = load_m5(SHARED_DATA / "m5_tiny")
+    cases = {"zero_demand": [], "out_of_stock": []}  # type: dict[str, list[str]]
+    n_series = 0
+    for (sku, store), one in sales.groupby(["sku_id", "channel"], observed=True):
+        y = one["y"].to_numpy()
+        zero = np.r_[y == 0, False]
+        edges = np.flatnonzero(np.diff(np.r_[False, zero].astype(int)))
+        starts, ends = edges[::2], edges[1::2]  # runs of zeros: [start, end)
+        n_series += 1
+        for a, b in zip(starts, ends, strict=True):
+            if b - a < min_run or a < 365:
+                continue
+            before = y[a - 365 : a]
+            if (before > 0).mean() < min_sale_share:
+                continue
+            upto = one.iloc[:b].assign(sku_id=f"{sku}|{store}")
+            weekly = pd.Series({f"{sku}|{store}": before[-28:].mean() * 7})
+            stock = pd.DataFrame({"sku_id": weekly.index, "on_hand": weekly.to_numpy() * 4})
+            for name, frame in (
+                ("zero_demand", upto),
+                ("out_of_stock", upto.assign(on_hand=np.where(np.arange(b) >= a, 0.0, 10.0))),
+            ):
+                flags = flag_slow_movers(frame, stock, weekly, PolicyConfig()).iloc[0]
+                cases[name].append(flags["slow_mover_reason"])
+    n = len(cases["zero_demand"])
+
+    def tally(reasons: list[str]) -> dict[str, Any]:
+        return {
+            "flagged_share": round(sum(r != "" for r in reasons) / max(n, 1), 4),
+            "reasons": pd.Series([r for r in reasons if r]).value_counts().to_dict(),
+        }
+
+    return {
+        "data": f"m5_tiny, {n_series} item x store series",
+        "runs": n,
+        "definition": f"runs of >= {min_run} zero days in series that sold on >= "
+        f"{min_sale_share:.0%} of the 365 days before",
+        "as_zero_demand": tally(cases["zero_demand"]),
+        "marked_out_of_stock": tally(cases["out_of_stock"]),
     }
 
 
@@ -206,11 +342,17 @@ def main() -> None:
     parser.add_argument("--holdout", type=int, default=28)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-online-retail", action="store_true")
+    parser.add_argument("--skip-confounded", action="store_true")
     args = parser.parse_args()
     result: dict[str, Any] = {
         "targets": TARGETS,
         "synthetic": synthetic(args.n_skus, args.holdout, args.seed),
     }
+    result["m5_zero_runs"] = m5_zero_runs()
+    print(result["m5_zero_runs"])
+    if not args.skip_confounded:
+        result["confounded"] = confounded(args.n_skus, args.holdout, args.seed)
+        print(result["confounded"]["per_archetype"], result["confounded"]["targets_met"])
     if not args.skip_online_retail:
         result["online_retail"] = online_retail(args.holdout)
     result["peak_rss_mib"] = peak_rss_mib()

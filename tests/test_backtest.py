@@ -148,3 +148,17 @@ def test_statsforecasts_silent_fallback_is_counted_and_said() -> None:
     with pytest.warns(FallbackWarning, match="HistoricAverage stood in for 1 failed fits"):
         out = run_local(sf, "forecast", df, h=3)
     assert out.loc[out["unique_id"] == 1, "Naive"].iloc[0] == pytest.approx((19 * 2 + 999) / 20)
+
+
+def test_local_models_run_in_worker_processes_with_the_counted_fallback() -> None:
+    """statsforecast sends the models, its fallback included, to its worker processes:
+    they must pickle (many costly fits are spread over workers)."""
+    from utilsforecast.data import generate_series
+
+    from forecasting.demand.candidates import make_sf
+
+    df = generate_series(4, freq="D", min_length=60, max_length=60, seed=1)
+    sf = make_sf(DemandConfig(), ("AutoETS", "CrostonSBA"), n_jobs=2)
+    assert sf.fallback_model is not None
+    fc = sf.forecast(df=df, h=7)
+    assert len(fc) == 4 * 7 and np.isfinite(fc[["AutoETS", "CrostonSBA"]].to_numpy()).all()

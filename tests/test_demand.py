@@ -12,7 +12,7 @@ import pytest
 from forecasting.data.synthetic import SyntheticData, generate_omnichannel
 from forecasting.demand.config import DemandConfig
 from forecasting.demand.forecaster import DemandForecaster
-from forecasting.errors import ShortHistoryWarning
+from forecasting.errors import FallbackWarning, ShortHistoryWarning
 
 QCOLS = ["forecast-lo-80", "forecast-median", "forecast-hi-80"]
 FAST = DemandConfig(
@@ -230,6 +230,24 @@ def test_a_costly_model_that_wins_on_the_sample_is_fitted_on_the_whole_class() -
     }
     assert model.cv_["AutoETS"].notna().all()  # the other 11 series were backtested too
     assert model.selection_["smooth"] == ("AutoETS",)
+
+
+def test_a_costly_model_over_its_series_budget_is_dropped_and_said() -> None:
+    sales = _weekly_seasonal_sales(16, 200, seed=3)  # AutoETS wins the sample, as above
+    cfg = FAST.with_(
+        local_models=("AutoETS", "CrostonSBA"),
+        use_lightgbm=False,
+        costly_sample=5,
+        costly_max_series=10,  # 11 series beyond the sample
+    )
+    with pytest.warns(FallbackWarning, match=r"other 11 series .* costly_max_series=10"):
+        model = DemandForecaster(cfg).fit(sales)
+    verdict = model.screening_["smooth"]
+    assert verdict["best_on_sample"] == "AutoETS"
+    assert verdict["costly_kept"] is False and verdict["over_budget"] == 11
+    assert model.cv_["AutoETS"].isna().all()
+    assert model.selection_["smooth"] == ("CrostonSBA",)
+    assert np.isfinite(model.forecast()["forecast"]).all()
 
 
 def test_backtest_forecasts_ignore_history_older_than_the_window(small: SyntheticData) -> None:

@@ -66,6 +66,8 @@ class Archetype:
     loyal_share: float  # share of orders placed by the SKU's repeat buyers
     promo_rate: float  # promotion starts per day
     category: tuple[str, ...]
+    # what real data does to it that clean worlds do not (`CONFOUNDERS`), "" for none
+    confounder: str = ""
 
 
 ARCHETYPES: dict[str, Archetype] = {
@@ -154,12 +156,54 @@ ARCHETYPES: dict[str, Archetype] = {
     )
 }
 
+#: What fools a slow-mover list, each an archetype of its own (issue #17):
+#: ``stockouts``: a consumable out of stock on 25-45% of days, in runs of 5-15 days;
+#: ``restocked``: a consumable restocked 1-5 days before the snapshot after 3-5 weeks out;
+#: ``seasonal``: sold only in a 10-16 week season a year, off season at the snapshot with
+#: 0.4-0.9 times a season's sales in stock 3-8 weeks before it starts;
+#: ``seasonal_overstock``: the same with 2-4 seasons of stock (a slow mover);
+#: ``launch``: a consumable launched 3-7 weeks before the snapshot, still ramping up to its
+#: mature rate (over 60-120 days), holding its launch buy of 8-14 weeks of that rate.
+#: Their draws come from a generator of their own, so worlds without them are unchanged.
+CONFOUNDERS = ("stockouts", "restocked", "seasonal", "seasonal_overstock", "launch")
+_CONSUMABLE = ARCHETYPES["consumable"]
+_SEASONAL = Archetype(
+    "seasonal", "", "", (1.5, 4.0), (1.0, 4.0), False, 1.0, 5.0, 0.8, (10.0, 60.0), (7, 21),
+    0.3, 1 / 90, ("garden", "outdoor"), "seasonal",
+)  # fmt: skip
+ARCHETYPES.update(
+    {
+        "stockouts": replace(_CONSUMABLE, name="stockouts", confounder="stockouts"),
+        "restocked": replace(_CONSUMABLE, name="restocked", confounder="restocked"),
+        "seasonal": _SEASONAL,
+        "seasonal_overstock": replace(
+            _SEASONAL, name="seasonal_overstock", confounder="seasonal_overstock"
+        ),
+        "launch": replace(_CONSUMABLE, name="launch", demand_class="", confounder="launch"),
+    }
+)
+
 DEFAULT_MIX: tuple[tuple[str, float], ...] = (
     ("consumable", 0.30),
     ("erratic", 0.20),
     ("durable", 0.25),
     ("custom", 0.10),
     ("dying", 0.15),
+)
+
+
+#: The clean archetypes with every confounder mixed in (the policy benchmark's world).
+CONFOUNDED_MIX: tuple[tuple[str, float], ...] = (
+    ("consumable", 0.20),
+    ("erratic", 0.12),
+    ("durable", 0.15),
+    ("custom", 0.06),
+    ("dying", 0.09),
+    ("stockouts", 0.12),
+    ("restocked", 0.06),
+    ("seasonal", 0.07),
+    ("seasonal_overstock", 0.05),
+    ("launch", 0.08),
 )
 
 
@@ -192,6 +236,15 @@ class SyntheticConfig:
             raise ValueError(f"unknown archetypes {sorted(unknown)}; known: {sorted(ARCHETYPES)}")
         if not self.channels:
             raise ValueError("at least one channel is needed")
+        mixed = {name for name, w in self.mix if w > 0 and ARCHETYPES[name].confounder}
+        snap = self.n_days - 1 - self.holdout_days
+        if mixed & {"seasonal", "seasonal_overstock"} and snap < 365 + 70:
+            raise ValueError(
+                "seasonal archetypes need a season and a lull a year before the "
+                "snapshot: n_days - holdout_days >= 436"
+            )
+        if mixed and snap < 60:
+            raise ValueError("confounder archetypes need n_days - holdout_days >= 61")
 
 
 @dataclass(frozen=True)
@@ -290,6 +343,10 @@ def generate_omnichannel(
     decay = np.where(since > 0, np.exp(-np.maximum(since, 0) / decay_tau[s_sku, None]), 1.0)
     decay[since > 5 * decay_tau[s_sku, None]] = 0.0
     lam = np.where(is_dying[s_sku, None], lam * decay, lam)
+    snap = n_days - 1 - cfg.holdout_days  # the inventory snapshot's day
+    conf = _Confounders(cfg, arch_of, s_sku, snap)
+    launch = conf.launch_days(launch)
+    lam = lam * conf.intensity(t)
     live = t[None, :] >= launch[s_sku, None]
     lam = np.where(live, lam, 0.0)
 
@@ -300,6 +357,9 @@ def generate_omnichannel(
     extra = np.where(
         has, rng.negative_binomial(k_tot, np.broadcast_to(p_nb[:, None], k_tot.shape)), 0
     )
+    out_of_stock = conf.out_of_stock(t)
+    if out_of_stock.any():  # nothing on the shelf: the demand is lost, not seen
+        orders, extra = np.where(out_of_stock, 0, orders), np.where(out_of_stock, 0, extra)
     units = orders + extra
 
     # --- tables ----------------------------------------------------------------------------
@@ -318,7 +378,6 @@ def generate_omnichannel(
     )
 
     mean_units = lam * (1.0 + extra_m[:, None])  # expected units per day
-    snap = n_days - 1 - cfg.holdout_days  # the inventory snapshot's day
     recent = mean_units[:, snap - 27 : snap + 1].mean(axis=1)
     peak = mean_units[:, : snap + 1].max(axis=1)
     cover_days = rng.uniform(14, 42, n_series)
@@ -327,8 +386,13 @@ def generate_omnichannel(
     )
     excess_days = rng.uniform(2.0, 4.0, n_series) * cfg.excess_cover_weeks * 7
     stock_mean = np.where(overstocked[s_sku], np.maximum(recent, 0.05) * excess_days, stock_mean)
+    stock_mean = conf.stock_mean(stock_mean, mean_units, base_rate * (1.0 + extra_m), t)
     on_hand = rng.poisson(stock_mean)
     on_hand = np.where(overstocked[s_sku] | is_dying[s_sku], np.maximum(on_hand, 3), on_hand)
+    if conf.any:  # a daily stock history: end-of-day stock, 0 on out-of-stock days
+        daily = np.ceil(mean_units * 14.0) + 1.0
+        daily[:, snap] = on_hand
+        sales["on_hand"] = np.where(out_of_stock, 0.0, daily).ravel()
     inventory = pd.DataFrame(
         {
             "sku_id": sku_col,
@@ -348,14 +412,17 @@ def generate_omnichannel(
         }
     )
     reason = np.where(is_dying, "decayed_demand", np.where(overstocked, "excess_cover", ""))
+    reason = np.where(conf.kind == "seasonal_overstock", "excess_cover", reason)
     truth = pd.DataFrame(
         {
             "sku_id": sku_ids,
             "archetype": [a.name for a in arch_of],
             "demand_class": [a.demand_class for a in arch_of],
             "stocking": [a.stocking for a in arch_of],
-            "slow_mover": is_dying | overstocked,
+            "slow_mover": is_dying | overstocked | (conf.kind == "seasonal_overstock"),
             "slow_mover_reason": reason.astype(object),
+            # why a SKU that looks slow is not one
+            "hold_reason": conf.hold_reason(),
             "loyal_share": [a.loyal_share for a in arch_of],
             "n_channels": sold_in.sum(axis=1),
             "launch": dates[launch],
@@ -379,6 +446,103 @@ def generate_omnichannel(
         else None
     )
     return SyntheticData(cfg, sales, inventory, skus, truth, series_truth, tx)
+
+
+class _Confounders:
+    """The confounder archetypes' draws (`CONFOUNDERS`), from a generator of their own
+    seeded by the world's seed: a world without them draws nothing here."""
+
+    def __init__(
+        self, cfg: SyntheticConfig, arch_of: list[Archetype], s_sku: np.ndarray, snap: int
+    ) -> None:
+        self.kind = np.array([a.confounder for a in arch_of], dtype=object)
+        self.any = bool((self.kind != "").any())
+        self.s_sku, self.snap, self.n_days = s_sku, snap, cfg.n_days
+        rng = np.random.default_rng([cfg.seed, 17])
+        n_skus, n_series = len(arch_of), len(s_sku)
+        # per SKU: launch age, ramp, season start (days after the snapshot) and length
+        self.age = rng.integers(21, 50, n_skus)
+        self.ramp = rng.uniform(60.0, 120.0, n_skus)
+        self.season_gap = rng.integers(21, 57, n_skus)
+        self.season_len = rng.integers(70, 113, n_skus)
+        self.stock_factor = np.where(
+            self.kind == "seasonal_overstock",
+            rng.uniform(2.0, 4.0, n_skus),
+            np.where(
+                self.kind == "launch", rng.uniform(8.0, 14.0, n_skus), rng.uniform(0.4, 0.9, n_skus)
+            ),
+        )
+        # per series: stockout runs
+        self.run_len = rng.integers(5, 16, n_series)
+        self.share = rng.uniform(0.25, 0.45, n_series)
+        self.restock_len = rng.integers(21, 36, n_series)
+        self.restock_ago = rng.integers(1, 6, n_series)
+        self.u = rng.random((n_series, cfg.n_days)) if self.any else None
+
+    def _series(self, kinds: tuple[str, ...]) -> np.ndarray:
+        return np.isin(self.kind[self.s_sku], kinds)
+
+    def launch_days(self, launch: np.ndarray) -> np.ndarray:
+        """Launch day per SKU: confounder SKUs are on sale from the start but launches."""
+        if not self.any:
+            return launch
+        out = np.where(self.kind != "", 0, launch)
+        return np.where(self.kind == "launch", self.snap - self.age, out)
+
+    def in_season(self, t: np.ndarray) -> np.ndarray:
+        start = self.snap + self.season_gap[self.s_sku, None]
+        return (t[None, :] - start) % 365 < self.season_len[self.s_sku, None]
+
+    def intensity(self, t: np.ndarray) -> np.ndarray | float:
+        """Multiplier of the demand rate: seasons, launch ramps (1 elsewhere)."""
+        if not self.any:
+            return 1.0
+        seasonal = self._series(("seasonal", "seasonal_overstock"))
+        mult = np.where(seasonal[:, None], self.in_season(t), 1.0)
+        start = (self.snap - self.age)[self.s_sku, None]
+        ramp = np.clip((t[None, :] - start) / self.ramp[self.s_sku, None], 0.0, 1.0)
+        return np.where(self._series(("launch",))[:, None], ramp, mult)
+
+    def out_of_stock(self, t: np.ndarray) -> np.ndarray:
+        """(series x day) out-of-stock days, always in stock over the snapshot's last 3 days."""
+        shape = (len(self.s_sku), self.n_days)
+        if not self.any:
+            return np.zeros(shape, dtype=bool)
+        assert self.u is not None
+        start_p = 1.0 - (1.0 - self.share) ** (1.0 / self.run_len)
+        starts = np.cumsum(self.u < start_p[:, None], axis=1)
+        padded = np.pad(starts, ((0, 0), (1, 0)))
+        back = np.clip(t[None, :] + 1 - self.run_len[:, None], 0, None)
+        runs: np.ndarray = starts - np.take_along_axis(padded, back, axis=1)
+        chronic = np.logical_and(runs > 0, self._series(("stockouts",))[:, None])
+        end = self.snap - self.restock_ago
+        restocked = (t[None, :] <= end[:, None]) & (t[None, :] > (end - self.restock_len)[:, None])
+        restocked &= self._series(("restocked",))[:, None]
+        out = chronic | restocked
+        out[:, max(self.snap - 2, 0) :] = False
+        return out
+
+    def stock_mean(
+        self, stock: np.ndarray, mean_units: np.ndarray, mature: np.ndarray, t: np.ndarray
+    ) -> np.ndarray:
+        """Expected stock at the snapshot: seasonal goods hold a share (or several times) of
+        last season's sales, launches their launch buy in weeks of their mature rate."""
+        if not self.any:
+            return stock
+        factor = self.stock_factor[self.s_sku]
+        year = (t > self.snap - 365) & (t <= self.snap)
+        season = np.where(self.in_season(t) & year[None, :], mean_units, 0.0).sum(axis=1)
+        seasonal = self._series(("seasonal", "seasonal_overstock"))
+        out = np.where(seasonal, factor * season, stock)
+        return np.where(self._series(("launch",)), factor * 7.0 * mature, out)
+
+    def hold_reason(self) -> np.ndarray:
+        """Truth: why a SKU that looks slow is not one."""
+        return np.select(
+            [self.kind == "seasonal", self.kind == "launch"],
+            ["seasonal_hold", "new_launch"],
+            default="",
+        ).astype(object)
 
 
 def _transactions(

@@ -48,7 +48,7 @@ from forecasting.demand.covariates import Calendar
 from forecasting.demand.metrics import naive_scales, per_series_scores
 from forecasting.demand.panel import exog_columns, latest
 from forecasting.demand.selection import candidate_columns, members, with_ensembles
-from forecasting.errors import ShortHistoryWarning
+from forecasting.errors import FallbackWarning, ShortHistoryWarning
 
 CV_KEYS = ["unique_id", "ds", "cutoff"]
 
@@ -287,6 +287,17 @@ def screen_costly(
             "costly_kept": wins,
         }
         rest = np.setdiff1d(everyone, ids)
+        budget = cfg.costly_max_series
+        if wins and budget is not None and len(rest) > budget:
+            wins = False
+            result.screening[cls].update(costly_kept=False, over_budget=len(rest))
+            warnings.warn(
+                f"{best} won the {cls} class's sample, but fitting its costly model on the "
+                f"other {len(rest):,} series of the class exceeds costly_max_series={budget:,}:"
+                f" dropped there (raise costly_max_series, or set it to None, to fit it)",
+                FallbackWarning,
+                stacklevel=2,
+            )
         if not wins:
             cv.loc[in_class, costly] = np.nan
             continue

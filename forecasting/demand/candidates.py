@@ -111,22 +111,29 @@ FALLBACK_MESSAGE = "statsforecast fit failed; HistoricAverage stood in"
 def _counted_fallback() -> Any:
     """statsforecast's fallback model (HistoricAverage, used when a model's fit fails on a
     series) that says so: statsforecast swaps it in silently, so each use warns, and
-    `run_local` counts those warnings (in worker processes they are printed, not counted)."""
-    from statsforecast.models import HistoricAverage
+    `run_local` counts those warnings (in worker processes they are printed, not counted).
 
-    class CountedHistoricAverage(HistoricAverage):
-        def fit(self, *args: Any, **kwargs: Any) -> Any:
-            warnings.warn(FALLBACK_MESSAGE, FallbackWarning, stacklevel=2)
-            return super().fit(*args, **kwargs)
+    The class is built on first use (statsforecast is imported lazily) and bound to this
+    module's ``CountedHistoricAverage``, so that worker processes can unpickle it."""
+    cls = globals().get("CountedHistoricAverage")
+    if cls is None:
+        from statsforecast.models import HistoricAverage
 
-        def forecast(self, *args: Any, **kwargs: Any) -> Any:
-            warnings.warn(FALLBACK_MESSAGE, FallbackWarning, stacklevel=2)
-            return super().forecast(*args, **kwargs)
+        class CountedHistoricAverage(HistoricAverage):
+            def fit(self, *args: Any, **kwargs: Any) -> Any:
+                warnings.warn(FALLBACK_MESSAGE, FallbackWarning, stacklevel=2)
+                return super().fit(*args, **kwargs)
 
-        def new(self) -> Any:
-            return CountedHistoricAverage()
+            def forecast(self, *args: Any, **kwargs: Any) -> Any:
+                warnings.warn(FALLBACK_MESSAGE, FallbackWarning, stacklevel=2)
+                return super().forecast(*args, **kwargs)
 
-    return CountedHistoricAverage()
+            def new(self) -> Any:
+                return type(self)()
+
+        CountedHistoricAverage.__qualname__ = "CountedHistoricAverage"
+        globals()["CountedHistoricAverage"] = cls = CountedHistoricAverage
+    return cls()
 
 
 def local_jobs(cfg: DemandConfig, names: tuple[str, ...], n_series: int) -> int:

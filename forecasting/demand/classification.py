@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from forecasting.data.complete import complete_sales
 from forecasting.data.groups import group_codes, per_period
+from forecasting.data.stockouts import observed
 
 ADI_CUTOFF = 1.32
 CV2_CUTOFF = 0.49
@@ -101,10 +101,12 @@ def classify_demand(
     period first, which gives the SKU-total class used by the stocking decision. ABC ranks
     groups by revenue (``y * price``, a series' missing prices filled with its mean price)
     or by units when there are no prices. ``days_since_last_sale`` counts from the last date
-    in the table.
+    in the table. Out-of-stock periods (``on_hand == 0``) without a sale are left out.
     """
     keys = list(by)
-    sales = complete_sales(sales)  # a sparse table counts its missing periods as zeros
+    # a sparse table counts its missing periods as zeros; out-of-stock periods without a
+    # sale are left out (their demand was not seen: DESIGN.md)
+    sales = observed(sales)
     # numpy group sums on integer codes: the sales may be tens of millions of rows, and a
     # pandas groupby on (sku_id, ds) would hash every row again and hold several copies
     group, names = group_codes(sales, keys)

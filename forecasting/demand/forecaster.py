@@ -20,6 +20,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from forecasting.data.contracts import SALES, validate
+from forecasting.data.stockouts import stockout_totals, uncensor
 from forecasting.demand import boosting, horizon, persistence
 from forecasting.demand.backtest import backtest
 from forecasting.demand.candidates import LGB, local_forecasts
@@ -82,6 +83,10 @@ class DemandForecaster(BaseEstimator):
     each window with its own prices and promotions. Without it, the last price holds and
     there is no promotion.
 
+    Out-of-stock periods (an ``on_hand`` of 0 in the sales) are demand not seen: every
+    model learns and forecasts from their estimate (`forecasting.data.stockouts.uncensor`);
+    ``stockouts_`` says how many there were and the units estimated lost.
+
     ``spark``: a SparkSession given to ``fit`` / ``predict`` runs the local models on Spark.
     """
 
@@ -114,7 +119,8 @@ class DemandForecaster(BaseEstimator):
     ) -> DemandForecaster:
         """Backtest the candidates, select per class, fit LightGBM. Returns ``self``."""
         start = time.perf_counter()
-        sales = validate(sales, SALES, "<sales>")
+        sales, stockouts = uncensor(validate(sales, SALES, "<sales>"))
+        self.stockouts_ = stockout_totals(stockouts)
         panel, keys, end = prepare_panel(sales, self.config)
         if panel.empty:
             raise ForecastingError("no series has a sale: nothing to learn from")
@@ -169,7 +175,7 @@ class DemandForecaster(BaseEstimator):
         self.lgb_horizon_, self.horizon_h_ = None, None
         if not uses_lgb(self.selection_) or not self.config.use_lightgbm:
             return self
-        panel = prepare_panel(validate(sales, SALES, "<sales>"), self.config)[0]
+        panel = prepare_panel(uncensor(validate(sales, SALES, "<sales>"))[0], self.config)[0]
         if not boosting.trainable(panel, self.config, windows=1):
             return self
         self.lgb_horizon_ = horizon.fit_horizon_booster(
@@ -466,7 +472,7 @@ class DemandForecaster(BaseEstimator):
         calendar, plan). The calendar is the one given (replacing the model's) or the
         model's own, checked to cover the ``h`` periods after ``end``."""
         self._check_fitted()
-        sales = validate(sales, SALES, "<sales>")
+        sales = uncensor(validate(sales, SALES, "<sales>"))[0]
         panel, keys, end = prepare_panel(sales, self.config)
         h = horizon or self.config.horizon
         cal = getattr(self, "calendar_", None)

@@ -96,6 +96,8 @@ def train_demand(
 def _metrics(summary: pd.DataFrame, model: DemandForecaster) -> dict[str, float]:
     out: dict[str, float] = {f"seconds_{k}": v for k, v in model.timings_.items()}
     out["seconds_fit"] = model.fit_seconds_
+    for name, amount in model.stockouts_.items():  # out-of-stock periods: demand estimated
+        out[f"data_{name}"] = float(amount)
     for name, n in model.fallbacks_.items():  # series a model could not forecast in the backtest
         out[f"backtest_fallback_series_{name}".replace("+", "_plus_")] = float(n)
     if summary.empty:

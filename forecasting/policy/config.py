@@ -33,6 +33,10 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
     "decay_alpha": (0.001, 1, True),
     "decay_ratio": (0, 1, False),
     "clearance_loss_rate": (0, 1, False),
+    "season_lookahead_weeks": (1, 52, False),
+    "season_ratio": (1, INF, False),
+    "season_min_sale_periods": (1, INF, False),
+    "launch_grace_weeks": (0, INF, False),
 }
 
 
@@ -80,6 +84,20 @@ class PolicyConfig:
     # its stock is pulled to the central pool, units beyond what the pool needs are cleared
     # at this loss (share of unit cost), and it is stocked tiered without display units
     clearance_loss_rate: float = 0.5
+    # seasons: a SKU whose demand in the coming season_lookahead_weeks, as it sold in those
+    # weeks a year ago, was season_ratio times (or more) its rate now and a year ago (with
+    # at least season_min_sale_periods periods with a sale) is off season. It is judged
+    # against that season's demand: `seasonal_hold` when its stock fits within
+    # max_weeks_of_cover of it, `excess_cover` beyond; never `no_recent_sale` or
+    # `decayed_demand`. Needs a year of history plus 8 weeks; season_ratio = inf: no seasons.
+    season_lookahead_weeks: float = 26.0
+    season_ratio: float = 3.0
+    season_min_sale_periods: int = 4
+    # launches: a SKU whose first sale is at most launch_grace_weeks old is `new_launch`:
+    # not `no_recent_sale` or `decayed_demand`, and `excess_cover` only against its expected
+    # mature rate (the larger of its forecast and the median forecast of the established
+    # SKUs of its category in the SKU table)
+    launch_grace_weeks: float = 8.0
 
     def __post_init__(self) -> None:
         for name, (low, high, high_open) in BOUNDS.items():

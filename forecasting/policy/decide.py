@@ -7,6 +7,7 @@ import pandas as pd
 
 from forecasting.data.complete import complete_sales
 from forecasting.data.groups import group_codes
+from forecasting.data.stockouts import per_sku, uncensor, with_stock_history
 from forecasting.demand.classification import classify_demand
 from forecasting.periods import days_per_row, median_step_days
 from forecasting.policy.config import PolicyConfig
@@ -29,6 +30,9 @@ OUTPUT_COLUMNS = [
     "units_central",
     "units_regional",
     "units_store",
+    "hold_reason",
+    "stockout_share",
+    "lost_sales_units",
 ]
 
 
@@ -64,11 +68,14 @@ def plan(
     sales' last day. ``sales`` may be dense or sparse (`complete_sales`).
     """
     sales = _categorical_ids(sales)  # hashed once; every groupby below works on codes
+    sales = with_stock_history(sales, inventory)  # a daily inventory gives on_hand
     sales = complete_sales(sales)  # dense or sparse, the same periods from here on
+    # out-of-stock periods: demand estimated for sigma, left out of classes and frequencies
+    demand, stockouts = uncensor(sales)
     channels, horizon_units, span_days = channel_demand(forecast, level)
     # an 80% band says little about the spikes of intermittent demand (its 90% quantile is
     # often 0): sigma is at least the recent history's day-to-day standard deviation
-    recent = history_sd_daily(sales, 4 * config.horizon_days)
+    recent = history_sd_daily(demand, 4 * config.horizon_days)
     channels["sd_daily"] = np.fmax(
         channels["sd_daily"].to_numpy(),
         recent.reindex(pd.MultiIndex.from_frame(channels[["sku_id", "channel"]])).to_numpy(),
@@ -95,7 +102,9 @@ def plan(
     costs = costs.set_index("sku_id")
     weekly = horizon_units / (span_days / 7.0 if span_days > 0 else config.horizon_days / 7.0)
     stock = _stock(sales, inventory)
-    slow = flag_slow_movers(sales, stock, weekly, config).set_index("sku_id")
+    category = facts["category"] if "category" in facts.columns else None
+    slow = flag_slow_movers(sales, stock, weekly, config, category=category).set_index("sku_id")
+    lost = per_sku(stockouts).reindex(stats.index)
     out = pd.DataFrame(index=stats.index)
     out["stocking"] = costs["stocking"]
     out["slow_mover"] = slow["slow_mover"].astype(bool)
@@ -106,16 +115,44 @@ def plan(
     out["repurchase_rate"] = skus.set_index("sku_id")["repurchase_rate"]
     for col in [c for c in OUTPUT_COLUMNS if c in costs.columns and c not in out.columns]:
         out[col] = costs[col]
-    out["reason"] = np.where(
-        out["slow_mover"],
-        out["reason"] + "; slow mover: " + out["slow_mover_reason"].str.replace(";", ", "),
-        out["reason"],
-    )
+    out["hold_reason"] = slow["hold_reason"]
+    out["stockout_share"] = lost["stockout_share"].fillna(0.0)
+    out["lost_sales_units"] = lost["lost_units"].fillna(0.0)
+    out["reason"] = _reason(out, slow["season_weekly"])
     for col in PLAN_COLUMNS:
         out[col] = costs[col]
     out = out.reset_index()
     out["sku_id"] = out["sku_id"].astype(object)
     return out[[*OUTPUT_COLUMNS, *PLAN_COLUMNS]], channel_plan
+
+
+def _reason(out: pd.DataFrame, season_weekly: pd.Series) -> pd.Series:
+    """The stocking reason, then what makes the SKU slow, or why it looks slow but is not,
+    then its stockouts: one line a merchandiser can read."""
+    reason = out["reason"].where(
+        ~out["slow_mover"],
+        out["reason"] + "; slow mover: " + out["slow_mover_reason"].str.replace(";", ", "),
+    )
+    weeks = (out["forecast_units"] * 0 + season_weekly).round(1)  # aligned on sku_id
+    held = out["hold_reason"]
+    season = (
+        "; not slow: seasonal_hold (off season; its coming season sold "
+        + weeks.astype(str)
+        + " units a week last year and the stock fits it)"
+    )
+    reason = reason.where(~held.str.contains("seasonal_hold"), reason + season)
+    launch = (
+        "; not slow: new_launch (first sale within the launch grace; cover judged on "
+        "its expected mature rate)"
+    )
+    reason = reason.where(~held.str.contains("new_launch"), reason + launch)
+    share = (100 * out["stockout_share"]).round(0).astype(int).astype(str)
+    lost = out["lost_sales_units"].round(0).astype(int).astype(str)
+    stockouts = (
+        "; out of stock on " + share + "% of days (about " + lost + " units of "
+        "demand lost; those days count as unseen demand, not zero)"
+    )
+    return reason.where(out["stockout_share"] <= 0, reason + stockouts)
 
 
 def channel_demand(

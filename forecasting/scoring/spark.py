@@ -22,12 +22,14 @@ import pandas as pd
 from forecasting.errors import ForecastingError
 from forecasting.files import atomic_output
 
-#: The decisions' Spark schema (DESIGN.md's columns, then the tier units).
+#: The decisions' Spark schema (DESIGN.md's columns, then the tier units, the hold reason
+#: and the stockouts).
 DECISIONS_SCHEMA = (
     "sku_id string, stocking string, slow_mover boolean, slow_mover_reason string, "
     "demand_class string, forecast_units double, weeks_of_cover double, "
     "repurchase_rate double, expected_cost_unified double, expected_cost_tiered double, "
-    "reason string, units_central double, units_regional double, units_store double"
+    "reason string, units_central double, units_regional double, units_store double, "
+    "hold_reason string, stockout_share double, lost_sales_units double"
 )
 _MODELS: dict[tuple[str, str], Any] = {}  # per Python worker: model URI -> predictor
 

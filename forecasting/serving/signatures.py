@@ -101,6 +101,9 @@ def predictor_signature(predictor: Any) -> ModelSignature:
         ColSpec("double", "units_central"),
         ColSpec("double", "units_regional"),
         ColSpec("double", "units_store"),
+        ColSpec("string", "hold_reason"),
+        ColSpec("double", "stockout_share"),
+        ColSpec("double", "lost_sales_units"),
     ]
     params: list[ParamSpec] = [ParamSpec("horizon", "long", predictor.config.demand.horizon)]
     for k in PREDICTOR_PARAMS:
