@@ -173,10 +173,15 @@ def synthetic(n_skus: int, holdout: int, seed: int) -> dict[str, Any]:
     }
 
 
-def per_archetype(decisions: pd.DataFrame, truth: pd.DataFrame) -> dict[str, dict[str, Any]]:
+def per_archetype(
+    decisions: pd.DataFrame, truth: pd.DataFrame, actual: pd.Series | None = None
+) -> dict[str, dict[str, Any]]:
     """Per archetype: SKUs, share whose slow-mover flag is right, share stocked as intended
-    (where the truth says), share whose hold reason is right, mean stockout share."""
+    (where the truth says), share whose hold reason is right, mean stockout share, and with
+    ``actual`` (units per SKU over the horizon after the decision) the forecast's bias."""
     got = decisions.merge(truth, on="sku_id", suffixes=("", "_truth"))
+    if actual is not None:
+        got["actual_units"] = got["sku_id"].map(actual).fillna(0.0)
     if "hold_reason_truth" not in got.columns:
         got["hold_reason_truth"] = ""
     out: dict[str, dict[str, Any]] = {}
@@ -197,6 +202,9 @@ def per_archetype(decisions: pd.DataFrame, truth: pd.DataFrame) -> dict[str, dic
             ),
             "mean_stockout_share": round(float(rows["stockout_share"].mean()), 4),
         }
+        if actual is not None and rows["actual_units"].sum() > 0:
+            bias = rows["forecast_units"].sum() / rows["actual_units"].sum() - 1
+            out[str(name)]["forecast_bias_vs_holdout"] = round(float(bias), 4)
     return out
 
 
@@ -216,10 +224,14 @@ def confounded(n_skus: int, holdout: int, seed: int) -> dict[str, Any]:
     predictor = ElasticSkuPredictor(_config(28)).fit(tx, history, world.skus)
     seconds_fit = time.perf_counter() - start
     result, decisions = simulate_predictor(predictor, world.sales, world.inventory, holdout)
-    table = per_archetype(decisions, world.truth)
+    after = world.sales[
+        (world.sales["ds"] > snapshot) & (world.sales["ds"] <= snapshot + pd.Timedelta(days=28))
+    ]
+    actual = after.groupby("sku_id")["y"].sum()  # in stock after the snapshot: demand
+    table = per_archetype(decisions, world.truth, actual)
     blind = predictor.with_policy(season_ratio=float("inf"), launch_grace_weeks=0.0)
     off = blind.predict(with_stock(history.drop(columns="on_hand"), world.inventory))
-    table_off = per_archetype(off, world.truth)
+    table_off = per_archetype(off, world.truth, actual)
     sim = _simulation_figures(result)
     clean = ("consumable", "erratic", "durable", "custom", "dying")
     worst = min(v["slow_mover_right"] for v in table.values())

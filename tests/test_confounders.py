@@ -215,14 +215,14 @@ def test_build_and_score_a_sales_file_with_daily_stock(
     file): the decisions see through stockouts, seasons and launches and say so."""
     from forecasting.cli import main
 
-    world = generate_omnichannel(n_skus=60, n_days=500, seed=11, mix=CONFOUNDED_MIX)
+    world = generate_omnichannel(n_skus=36, n_days=450, seed=11, mix=CONFOUNDED_MIX)
     assert world.transactions is not None
     paths = {name: tmp_path / f"{name}.csv" for name in ("sales", "skus")}
     world.sales.to_csv(paths["sales"], index=False)
     world.skus.to_csv(paths["skus"], index=False)
     world.transactions.to_parquet(tmp_path / "tx.parquet")
     build = ["build-predictor", "--transactions", str(tmp_path / "tx.parquet")]
-    build += ["--sales", str(paths["sales"]), "--skus", str(paths["skus"]), "--horizon", "28"]
+    build += ["--sales", str(paths["sales"]), "--skus", str(paths["skus"]), "--horizon", "14"]
     assert main(build) == 0
     out = tmp_path / "decisions.csv"
     score = ["score", "--model", "models:/elastic-sku-predictor@champion"]
@@ -240,9 +240,11 @@ def test_build_and_score_a_sales_file_with_daily_stock(
     assert (stockouts["lost_sales_units"].astype(float) > 0).all()
     for name in ("stockouts", "restocked"):  # healthy consumables: unified, not slow
         rows = got[got["archetype"] == name]
-        assert (rows["stocking"] == "unified").all() and (rows["slow_mover"] == "False").all()
+        assert len(rows) and (rows["stocking"] == "unified").all()
+        assert not rows["slow_mover"].astype(str).eq("True").any()
     held = got[got["archetype"].isin(["seasonal", "launch"])]
+    assert set(held["archetype"]) == {"seasonal", "launch"}
     assert (held["hold_reason"] == held["hold_reason_truth"]).all()
     assert held["reason"].str.contains("not slow: ").all()
     overstock = got[got["archetype"] == "seasonal_overstock"]
-    assert overstock["slow_mover_reason"].eq("excess_cover").all()
+    assert len(overstock) and overstock["slow_mover_reason"].eq("excess_cover").all()

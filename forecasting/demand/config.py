@@ -49,9 +49,9 @@ class DemandConfig:
     costly_sample: int = 300
     # series per costly class beyond the sample the costly models may still be fitted on:
     # a bigger class drops them even when they win on the sample (AutoETS costs about a
-    # second per series and 4 windows here: 2,000 series are ~20 min on 2 cores), and the
+    # second per series and 4 windows here: 500 series are ~5 min on 2 cores), and the
     # verdict says so. None: no limit (on Spark, or with time to spare)
-    costly_max_series: int | None = 2000
+    costly_max_series: int | None = 500
     # periods of the latest history the local models fit on, per backtest window and at the
     # end (None: by frequency, DEFAULT_HISTORY; 0: all of it)
     history: int | None = None

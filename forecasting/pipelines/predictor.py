@@ -119,6 +119,11 @@ def build_predictor(
         "expected_cost_total": chosen_cost(decisions),  # costs do not depend on stock
         "share_tiered": float((decisions["stocking"] == "tiered").mean()),
         "share_slow_movers": float(decisions["slow_mover"].mean()),
+        # what only looked slow, and the demand the shelves lost (issue #17)
+        "share_seasonal_hold": float(decisions["hold_reason"].str.contains("seasonal").mean()),
+        "share_new_launch": float(decisions["hold_reason"].str.contains("new_launch").mean()),
+        "mean_stockout_share": float(decisions["stockout_share"].mean()),
+        "lost_sales_units": float(decisions["lost_sales_units"].sum()),
     }
     result = BuildResult(predictor, decisions, figures, verdict)
     with tracking.start_run("predictor", "build-predictor", tracking_uri=tracking_uri) as run:
