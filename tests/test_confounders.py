@@ -248,3 +248,19 @@ def test_build_and_score_a_sales_file_with_daily_stock(
     assert held["reason"].str.contains("not slow: ").all()
     overstock = got[got["archetype"] == "seasonal_overstock"]
     assert len(overstock) and overstock["slow_mover_reason"].eq("excess_cover").all()
+
+
+def test_a_launch_that_sold_a_few_months_and_stopped_is_not_a_season() -> None:
+    """Zeros without a price before a launch (as M5 pads its items) are not a lull: the
+    SKU was not on sale then, so last year's sales are no season to wait for."""
+    rng = np.random.default_rng(6)
+    ds = pd.date_range("2023-01-01", END)
+    launched = ds >= "2024-03-15"
+    selling = launched & (ds < "2024-07-15")
+    y = np.where(selling, rng.poisson(5.0, len(ds)), 0)
+    sales = pd.DataFrame({"sku_id": "D", "channel": "store", "ds": ds, "y": y.astype(float)})
+    sales["price"] = np.where(launched, 9.99, np.nan)
+    stock = pd.DataFrame({"sku_id": ["D"], "on_hand": [100.0]})
+    flags = flag_slow_movers(sales, stock, pd.Series({"D": 0.0}), PolicyConfig()).iloc[0]
+    assert flags["hold_reason"] == ""
+    assert {"no_recent_sale", "excess_cover"} <= set(flags["slow_mover_reason"].split(";"))

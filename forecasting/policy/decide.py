@@ -68,8 +68,8 @@ def plan(
     sales' last day. ``sales`` may be dense or sparse (`complete_sales`).
     """
     sales = _categorical_ids(sales)  # hashed once; every groupby below works on codes
-    sales = with_stock_history(sales, inventory)  # a daily inventory gives on_hand
-    sales = complete_sales(sales)  # dense or sparse, the same periods from here on
+    given = with_stock_history(sales, inventory)  # a daily inventory gives on_hand
+    sales = complete_sales(given)  # dense or sparse, the same periods from here on
     # out-of-stock periods: demand estimated for sigma, left out of classes and frequencies
     demand, stockouts = uncensor(sales)
     channels, horizon_units, span_days = channel_demand(forecast, level)
@@ -102,8 +102,12 @@ def plan(
     costs = costs.set_index("sku_id")
     weekly = horizon_units / (span_days / 7.0 if span_days > 0 else config.horizon_days / 7.0)
     stock = _stock(sales, inventory)
-    category = facts["category"] if "category" in facts.columns else None
-    slow = flag_slow_movers(sales, stock, weekly, config, category=category).set_index("sku_id")
+    category = facts["category"] if "category" in facts.columns else None  # launches' peers
+    if category is not None and category.isna().all():
+        category = None
+    # the rows as given: their prices and stock before a first sale say since when a SKU
+    # was on sale (seasons)
+    slow = flag_slow_movers(given, stock, weekly, config, category=category).set_index("sku_id")
     lost = per_sku(stockouts).reindex(stats.index)
     out = pd.DataFrame(index=stats.index)
     out["stocking"] = costs["stocking"]

@@ -127,7 +127,8 @@ def flag_slow_movers(
     out["on_hand"] = on_hand
     out["weeks_of_cover"] = _cover(on_hand, out["forecast_weekly"])
     end = int(days.day.max()) if len(days.day) else 0
-    season_weekly = _season_weekly(days, config, end)
+    listed = _listed_since(sales, keys, out.index)
+    season_weekly = _season_weekly(days, config, end, listed)
     # a launch: first sale within the grace, and the data shows as long before it (a table
     # of the last few weeks cannot tell a launch from an old SKU)
     grace = config.launch_grace_weeks * 7 * DAY_NS
@@ -207,12 +208,31 @@ def _recency(
     return since, limit, np.where(n_sale > 0, first, _NEVER)
 
 
-def _season_weekly(days: _GroupDays, config: PolicyConfig, end: int) -> np.ndarray:
+def _listed_since(sales: pd.DataFrame, keys: list[str], index: pd.Index) -> np.ndarray:
+    """Per group (``index``), the first date with evidence that it was on sale: a sale, a
+    price or stock on hand (int64 ns; the maximum int64 without any). Rows of zeros
+    without a price or stock say nothing: M5 pads items with them before their launch."""
+    evidence = sales["y"].to_numpy(dtype="float64") > 0
+    if "price" in sales.columns:
+        evidence |= sales["price"].notna().to_numpy()
+    if "on_hand" in sales.columns:
+        evidence |= sales["on_hand"].to_numpy(dtype="float64", na_value=np.nan) > 0
+    rows = sales.loc[evidence, [*keys, "ds"]].astype({k: object for k in keys})
+    first = rows.groupby(keys)["ds"].min()
+    found = first.reindex(index).to_numpy(dtype="datetime64[ns]").view("int64")
+    return np.where(found == np.iinfo(np.int64).min, np.iinfo(np.int64).max, found)
+
+
+def _season_weekly(
+    days: _GroupDays, config: PolicyConfig, end: int, listed: np.ndarray
+) -> np.ndarray:
     """Per group, the weekly demand of its coming season (its sales in the coming
     ``season_lookahead_weeks`` a year ago, per week) when it is off season, else NaN.
-    Off season: a year and `LULL_WEEKS` of history, at least ``season_min_sale_periods``
-    periods with a sale in those weeks a year ago, and their rate ``season_ratio`` times
-    (or more) the rate of the last `LULL_WEEKS` weeks and of the same weeks a year ago."""
+    Off season: on sale (`_listed_since`) since a year and `LULL_WEEKS` ago, at least
+    ``season_min_sale_periods`` periods with a sale in those weeks a year ago, and their
+    rate ``season_ratio`` times (or more) the rate of the last `LULL_WEEKS` weeks and of the
+    same weeks a year ago. (Listed then, not only sold then: a summer good's first sale
+    may be last summer; a launch that sold for a few months and stopped was not listed.)"""
     n = len(days.index)
     g, day, y = days.group, days.day, days.y
     ahead_days = config.season_lookahead_weeks * 7
@@ -226,13 +246,11 @@ def _season_weekly(days: _GroupDays, config: PolicyConfig, end: int) -> np.ndarr
     ahead, ahead_sales = window(year_ago, year_ago + ahead_days * DAY_NS)
     now = window(end - lull, end)[0]
     then = window(year_ago - lull, year_ago)[0]
-    start = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(start, g, day)
     rate_ahead = ahead / ahead_days
     rate_lull = np.maximum(now, then) / (LULL_WEEKS * 7)
     off_season = (
         bool(np.isfinite(config.season_ratio))  # inf: the season rule is off
-        & (start <= year_ago - lull)
+        & (listed <= year_ago - lull)
         & (ahead_sales >= config.season_min_sale_periods)
         & (rate_ahead >= min(config.season_ratio, 1e300) * rate_lull)
     )

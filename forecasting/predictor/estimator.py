@@ -86,6 +86,8 @@ class ElasticSkuPredictor(BaseEstimator):
         for col in SKU_SETTINGS:
             if col not in facts.columns:
                 facts[col] = np.nan
+        if "category" in table.columns:  # a launch's peers (slow-mover rules)
+            facts = facts.merge(table[["sku_id", "category"]], on="sku_id", how="left")
         facts["unit_cost"] = facts["unit_cost"].fillna(
             facts["unit_price"] * cfg.cost_share_of_price
         )
@@ -93,7 +95,9 @@ class ElasticSkuPredictor(BaseEstimator):
         every = pd.DataFrame({"sku_id": pd.unique(sales["sku_id"].astype(str))})
         facts = facts.merge(every, on="sku_id", how="outer")  # every SKU the model knows
         facts = facts.merge(recent.reset_index(), on="sku_id", how="left").fillna({RECENT: 0.0})
-        self.sku_facts_ = facts[["sku_id", *SKU_SETTINGS, "repurchase_rate", RECENT]]
+        if "category" not in facts.columns:
+            facts["category"] = None
+        self.sku_facts_ = facts[["sku_id", *SKU_SETTINGS, "repurchase_rate", RECENT, "category"]]
         return self
 
     def predict(
