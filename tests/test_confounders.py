@@ -264,3 +264,19 @@ def test_a_launch_that_sold_a_few_months_and_stopped_is_not_a_season() -> None:
     flags = flag_slow_movers(sales, stock, pd.Series({"D": 0.0}), PolicyConfig()).iloc[0]
     assert flags["hold_reason"] == ""
     assert {"no_recent_sale", "excess_cover"} <= set(flags["slow_mover_reason"].split(";"))
+
+
+def test_quiet_weeks_of_a_rarely_sold_good_are_not_a_season() -> None:
+    """A good selling every ten days or so, with eight quiet weeks now and a year ago by
+    chance: the rest of its year sold as much as the weeks ahead did, so no season."""
+    rng = np.random.default_rng(7)
+    ds = pd.date_range("2023-01-01", END)
+    y = rng.poisson(0.1, len(ds)).astype(float)
+    year_ago = END - pd.Timedelta(days=364)
+    y[ds > END - pd.Timedelta(days=56)] = 0
+    y[(ds > year_ago - pd.Timedelta(days=56)) & (ds <= year_ago)] = 0
+    sales = pd.DataFrame({"sku_id": "R", "channel": "store", "ds": ds, "y": y, "price": 500.0})
+    stock = pd.DataFrame({"sku_id": ["R"], "on_hand": [10.0]})  # would fit a "season"
+    flags = flag_slow_movers(sales, stock, pd.Series({"R": 0.7}), PolicyConfig()).iloc[0]
+    assert flags["hold_reason"] == ""
+    assert flags["slow_mover_reason"] == "no_recent_sale"  # 59 days, usually every 10

@@ -85,11 +85,12 @@ class PolicyConfig:
     # at this loss (share of unit cost), and it is stocked tiered without display units
     clearance_loss_rate: float = 0.5
     # seasons: a SKU whose demand in the coming season_lookahead_weeks, as it sold in those
-    # weeks a year ago, was season_ratio times (or more) its rate now and a year ago (with
-    # at least season_min_sale_periods periods with a sale) is off season. It is judged
-    # against that season's demand: `seasonal_hold` when its stock fits within
-    # max_weeks_of_cover of it, `excess_cover` beyond; never `no_recent_sale` or
-    # `decayed_demand`. Needs a year of history plus 8 weeks; season_ratio = inf: no seasons.
+    # weeks a year ago, was season_ratio times (or more) its rate now, a year ago and over
+    # the rest of the year (with at least season_min_sale_periods periods with a sale) is
+    # off season. It is judged against that season's demand: `seasonal_hold` when its
+    # stock fits within max_weeks_of_cover of it, `excess_cover` beyond; never
+    # `no_recent_sale` or `decayed_demand`. Needs the SKU on sale since a year plus 8 weeks
+    # ago; season_ratio = inf: no seasons.
     season_lookahead_weeks: float = 26.0
     season_ratio: float = 3.0
     season_min_sale_periods: int = 4

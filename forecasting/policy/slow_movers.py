@@ -230,9 +230,10 @@ def _season_weekly(
     ``season_lookahead_weeks`` a year ago, per week) when it is off season, else NaN.
     Off season: on sale (`_listed_since`) since a year and `LULL_WEEKS` ago, at least
     ``season_min_sale_periods`` periods with a sale in those weeks a year ago, and their
-    rate ``season_ratio`` times (or more) the rate of the last `LULL_WEEKS` weeks and of the
-    same weeks a year ago. (Listed then, not only sold then: a summer good's first sale
-    may be last summer; a launch that sold for a few months and stopped was not listed.)"""
+    rate ``season_ratio`` times (or more) the rate of the last `LULL_WEEKS` weeks, of the
+    same weeks a year ago and of the rest of the year since those weeks. (Listed then, not
+    only sold then: a summer good's first sale may be last summer; a launch that sold for a
+    few months and stopped was not listed.)"""
     n = len(days.index)
     g, day, y = days.group, days.day, days.y
     ahead_days = config.season_lookahead_weeks * 7
@@ -246,8 +247,12 @@ def _season_weekly(
     ahead, ahead_sales = window(year_ago, year_ago + ahead_days * DAY_NS)
     now = window(end - lull, end)[0]
     then = window(year_ago - lull, year_ago)[0]
+    rest_days = YEAR_DAYS - ahead_days  # the year since those weeks, up to now
+    rest = window(year_ago + ahead_days * DAY_NS, end)[0] if rest_days > 0 else now * 0
     rate_ahead = ahead / ahead_days
-    rate_lull = np.maximum(now, then) / (LULL_WEEKS * 7)
+    # a lull of 8 weeks happens by chance to a good that sells every few weeks: its rate
+    # over the rest of the year says it was no season
+    rate_lull = np.maximum(np.maximum(now, then) / (LULL_WEEKS * 7), rest / max(rest_days, 1))
     off_season = (
         bool(np.isfinite(config.season_ratio))  # inf: the season rule is off
         & (listed <= year_ago - lull)
