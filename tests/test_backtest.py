@@ -3,6 +3,8 @@ the models, and its error is not kinder than the error realized on the days afte
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -162,3 +164,19 @@ def test_local_models_run_in_worker_processes_with_the_counted_fallback() -> Non
     assert sf.fallback_model is not None
     fc = sf.forecast(df=df, h=7)
     assert len(fc) == 4 * 7 and np.isfinite(fc[["AutoETS", "CrostonSBA"]].to_numpy()).all()
+
+
+def test_the_counted_fallback_unpickles_in_a_fresh_process(tmp_path: Path) -> None:
+    """A Spark executor's Python worker has not built the fallback's class yet."""
+    import pickle
+    import subprocess
+    import sys
+
+    from forecasting.demand.candidates import _counted_fallback
+
+    path = tmp_path / "fallback.pkl"
+    path.write_bytes(pickle.dumps(_counted_fallback()))
+    code = f"import pickle; print(type(pickle.loads(open({str(path)!r}, 'rb').read())).__name__)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "CountedHistoricAverage"

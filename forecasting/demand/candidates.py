@@ -136,6 +136,14 @@ def _counted_fallback() -> Any:
     return cls()
 
 
+def __getattr__(name: str) -> Any:
+    """``CountedHistoricAverage`` built on first lookup (PEP 562): a fresh process (a Spark
+    executor's Python worker) unpickling the fallback model finds it here."""
+    if name == "CountedHistoricAverage":
+        return type(_counted_fallback())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def local_jobs(cfg: DemandConfig, names: tuple[str, ...], n_series: int) -> int:
     """Worker processes for one statsforecast run: statsforecast forks the whole process
     per worker, so the cheap models (milliseconds per series) run in this process and only
