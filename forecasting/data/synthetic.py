@@ -28,6 +28,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecasting.data.synthetic_confounders import Confounders
+from forecasting.data.synthetic_transactions import transactions_of
+
 CHANNELS: tuple[str, ...] = ("store", "app", "mini_program", "marketplace")
 
 #: Relative size of each channel (a SKU's base rate is multiplied by it).
@@ -344,7 +347,7 @@ def generate_omnichannel(
     decay[since > 5 * decay_tau[s_sku, None]] = 0.0
     lam = np.where(is_dying[s_sku, None], lam * decay, lam)
     snap = n_days - 1 - cfg.holdout_days  # the inventory snapshot's day
-    conf = _Confounders(cfg, arch_of, s_sku, snap)
+    conf = Confounders(cfg, arch_of, s_sku, snap)
     launch = conf.launch_days(launch)
     lam = lam * conf.intensity(t)
     live = t[None, :] >= launch[s_sku, None]
@@ -439,176 +442,13 @@ def generate_omnichannel(
         }
     )
     tx = (
-        _transactions(
+        transactions_of(
             rng, cfg, orders, extra, s_sku, sku_col, ch_col, dates, price_obs, arch_of, lam
         )
         if transactions
         else None
     )
     return SyntheticData(cfg, sales, inventory, skus, truth, series_truth, tx)
-
-
-class _Confounders:
-    """The confounder archetypes' draws (`CONFOUNDERS`), from a generator of their own
-    seeded by the world's seed: a world without them draws nothing here."""
-
-    def __init__(
-        self, cfg: SyntheticConfig, arch_of: list[Archetype], s_sku: np.ndarray, snap: int
-    ) -> None:
-        self.kind = np.array([a.confounder for a in arch_of], dtype=object)
-        self.any = bool((self.kind != "").any())
-        self.s_sku, self.snap, self.n_days = s_sku, snap, cfg.n_days
-        rng = np.random.default_rng([cfg.seed, 17])
-        n_skus, n_series = len(arch_of), len(s_sku)
-        # per SKU: launch age, ramp, season start (days after the snapshot) and length
-        self.age = rng.integers(21, 50, n_skus)
-        self.ramp = rng.uniform(60.0, 120.0, n_skus)
-        self.season_gap = rng.integers(21, 57, n_skus)
-        self.season_len = rng.integers(70, 113, n_skus)
-        self.stock_factor = np.where(
-            self.kind == "seasonal_overstock",
-            rng.uniform(2.0, 4.0, n_skus),
-            np.where(
-                self.kind == "launch", rng.uniform(8.0, 14.0, n_skus), rng.uniform(0.4, 0.9, n_skus)
-            ),
-        )
-        # per series: stockout runs
-        self.run_len = rng.integers(5, 16, n_series)
-        self.share = rng.uniform(0.25, 0.45, n_series)
-        self.restock_len = rng.integers(21, 36, n_series)
-        self.restock_ago = rng.integers(1, 6, n_series)
-        self.u = rng.random((n_series, cfg.n_days)) if self.any else None
-
-    def _series(self, kinds: tuple[str, ...]) -> np.ndarray:
-        return np.isin(self.kind[self.s_sku], kinds)
-
-    def launch_days(self, launch: np.ndarray) -> np.ndarray:
-        """Launch day per SKU: confounder SKUs are on sale from the start but launches."""
-        if not self.any:
-            return launch
-        out = np.where(self.kind != "", 0, launch)
-        return np.where(self.kind == "launch", self.snap - self.age, out)
-
-    def in_season(self, t: np.ndarray) -> np.ndarray:
-        start = self.snap + self.season_gap[self.s_sku, None]
-        return (t[None, :] - start) % 365 < self.season_len[self.s_sku, None]
-
-    def intensity(self, t: np.ndarray) -> np.ndarray | float:
-        """Multiplier of the demand rate: seasons, launch ramps (1 elsewhere)."""
-        if not self.any:
-            return 1.0
-        seasonal = self._series(("seasonal", "seasonal_overstock"))
-        mult = np.where(seasonal[:, None], self.in_season(t), 1.0)
-        start = (self.snap - self.age)[self.s_sku, None]
-        ramp = np.clip((t[None, :] - start) / self.ramp[self.s_sku, None], 0.0, 1.0)
-        return np.where(self._series(("launch",))[:, None], ramp, mult)
-
-    def out_of_stock(self, t: np.ndarray) -> np.ndarray:
-        """(series x day) out-of-stock days, always in stock over the snapshot's last 3 days."""
-        shape = (len(self.s_sku), self.n_days)
-        if not self.any:
-            return np.zeros(shape, dtype=bool)
-        assert self.u is not None
-        start_p = 1.0 - (1.0 - self.share) ** (1.0 / self.run_len)
-        starts = np.cumsum(self.u < start_p[:, None], axis=1)
-        padded = np.pad(starts, ((0, 0), (1, 0)))
-        back = np.clip(t[None, :] + 1 - self.run_len[:, None], 0, None)
-        runs: np.ndarray = starts - np.take_along_axis(padded, back, axis=1)
-        chronic = np.logical_and(runs > 0, self._series(("stockouts",))[:, None])
-        end = self.snap - self.restock_ago
-        restocked = (t[None, :] <= end[:, None]) & (t[None, :] > (end - self.restock_len)[:, None])
-        restocked &= self._series(("restocked",))[:, None]
-        out = chronic | restocked
-        out[:, max(self.snap - 2, 0) :] = False
-        return out
-
-    def stock_mean(
-        self, stock: np.ndarray, mean_units: np.ndarray, mature: np.ndarray, t: np.ndarray
-    ) -> np.ndarray:
-        """Expected stock at the snapshot: seasonal goods hold a share (or several times) of
-        last season's sales, launches their launch buy in weeks of their mature rate."""
-        if not self.any:
-            return stock
-        factor = self.stock_factor[self.s_sku]
-        year = (t > self.snap - 365) & (t <= self.snap)
-        season = np.where(self.in_season(t) & year[None, :], mean_units, 0.0).sum(axis=1)
-        seasonal = self._series(("seasonal", "seasonal_overstock"))
-        out = np.where(seasonal, factor * season, stock)
-        return np.where(self._series(("launch",)), factor * 7.0 * mature, out)
-
-    def hold_reason(self) -> np.ndarray:
-        """Truth: why a SKU that looks slow is not one."""
-        return np.select(
-            [self.kind == "seasonal", self.kind == "launch"],
-            ["seasonal_hold", "new_launch"],
-            default="",
-        ).astype(object)
-
-
-def _transactions(
-    rng: np.random.Generator,
-    cfg: SyntheticConfig,
-    orders: np.ndarray,
-    extra: np.ndarray,
-    s_sku: np.ndarray,
-    sku_col: np.ndarray,
-    ch_col: np.ndarray,
-    dates: pd.DatetimeIndex,
-    price: np.ndarray,
-    arch_of: list[Archetype],
-    lam: np.ndarray,
-) -> pd.DataFrame:
-    """One line per order, quantities summing exactly to the sales of each series and day.
-
-    Each SKU has a pool of repeat buyers sized so that each buys about every 30 days;
-    a share of its orders (``loyal_share``) comes from that pool, the rest from a large
-    population of occasional customers, so consumables are repurchased by the same people
-    and durables almost never.
-    """
-    n_days = orders.shape[1]
-    flat_orders = orders.ravel()
-    cell = np.repeat(np.arange(flat_orders.size), flat_orders)  # cell (series*day) of each order
-    n_orders = cell.size
-    first = np.concatenate([[0], np.cumsum(flat_orders)[:-1]])
-    flat_extra = extra.ravel()
-    extra_cell = np.repeat(np.arange(flat_extra.size), flat_extra)
-    pick = first[extra_cell] + np.floor(
-        rng.random(extra_cell.size) * flat_orders[extra_cell]
-    ).astype(np.int64)
-    quantity = 1 + np.bincount(pick, minlength=n_orders)
-
-    series = cell // n_days
-    day = cell % n_days
-    sku = s_sku[series]
-    n_skus = cfg.n_skus
-    n_general = cfg.n_general_customers or max(1000, 20 * n_skus)
-    sku_rate = np.bincount(s_sku, weights=lam.mean(axis=1), minlength=n_skus)
-    loyal_share = np.array([a.loyal_share for a in arch_of])
-    pool = np.maximum(1, np.ceil(sku_rate * loyal_share * 30)).astype(np.int64)
-    pool_start = n_general + np.concatenate([[0], np.cumsum(pool)[:-1]])
-    loyal = rng.random(n_orders) < loyal_share[sku]
-    customer = np.where(
-        loyal,
-        pool_start[sku] + np.floor(rng.random(n_orders) * pool[sku]).astype(np.int64),
-        rng.integers(0, n_general, n_orders),
-    )
-    uniq, codes = np.unique(customer, return_inverse=True)
-    width = len(str(int(uniq.max()))) + 1 if uniq.size else 1
-    names = np.array([f"{c:0{width}d}" for c in uniq], dtype=object)  # leading zeros on purpose
-    seconds = rng.integers(8 * 3600, 22 * 3600, n_orders)
-    ts = dates.to_numpy()[day] + seconds.astype("timedelta64[s]")
-    unit_price = price.ravel()[cell]
-    tx = pd.DataFrame(
-        {
-            "customer_id": names[codes],
-            "sku_id": sku_col[series],
-            "channel": ch_col[series],
-            "ts": ts.astype("datetime64[ns]"),
-            "quantity": quantity.astype("float64"),
-            "amount": np.round(quantity * unit_price, 2),
-        }
-    )
-    return tx
 
 
 def sales_example(
