@@ -111,14 +111,18 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         yield {**paths, "uri": uri, "build_stderr": built.stderr}
 
 
+CODES = {"slow_mover_reason": "", "hold_reason": ""}  # empty codes: empty cells in a CSV
+
+
 def decisions_of_score(shop: dict[str, Any]) -> pd.DataFrame:
-    return pd.read_csv(shop["decisions"], dtype={"sku_id": str, "slow_mover_reason": str})
+    text = {"sku_id": str, **{c: str for c in CODES}}
+    return pd.read_csv(shop["decisions"], dtype=text)
 
 
 def same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(
-        got.sort_values("sku_id").reset_index(drop=True).fillna({"slow_mover_reason": ""}),
-        expected.sort_values("sku_id").reset_index(drop=True).fillna({"slow_mover_reason": ""}),
+        got.sort_values("sku_id").reset_index(drop=True).fillna(CODES),
+        expected.sort_values("sku_id").reset_index(drop=True).fillna(CODES),
         check_dtype=False,
         check_exact=False,
         rtol=1e-9,
