@@ -99,17 +99,22 @@ def direct_vs_recursive(
     }
 
 
-def synthetic(n_skus: int, holdout: int, seed: int) -> dict[str, Any]:
-    world = generate_omnichannel(
-        n_skus=n_skus, n_days=365 + holdout, seed=seed, holdout_days=holdout
-    )
+def fitted_to_snapshot(world: Any) -> tuple[pd.Timestamp, pd.DataFrame, Any, float]:
+    """(snapshot day, sales up to it, the predictor fitted on what was known then, seconds)."""
     assert world.transactions is not None
     snapshot = world.inventory["ds"].max()
     history = world.sales[world.sales["ds"] <= snapshot]
     tx = world.transactions[world.transactions["ts"] < snapshot + pd.Timedelta(days=1)]
     start = time.perf_counter()
     predictor = ElasticSkuPredictor(_config(28)).fit(tx, history, world.skus)
-    seconds_fit = time.perf_counter() - start
+    return snapshot, history, predictor, time.perf_counter() - start
+
+
+def synthetic(n_skus: int, holdout: int, seed: int) -> dict[str, Any]:
+    world = generate_omnichannel(
+        n_skus=n_skus, n_days=365 + holdout, seed=seed, holdout_days=holdout
+    )
+    _, _, predictor, seconds_fit = fitted_to_snapshot(world)
     start = time.perf_counter()
     result, decisions = simulate_predictor(predictor, world.sales, world.inventory, holdout)
     seconds_simulate = time.perf_counter() - start
@@ -216,13 +221,7 @@ def confounded(n_skus: int, holdout: int, seed: int) -> dict[str, Any]:
     world = generate_omnichannel(
         n_skus=n_skus, n_days=730 + holdout, seed=seed, holdout_days=holdout, mix=CONFOUNDED_MIX
     )
-    assert world.transactions is not None
-    snapshot = world.inventory["ds"].max()
-    history = world.sales[world.sales["ds"] <= snapshot]
-    tx = world.transactions[world.transactions["ts"] < snapshot + pd.Timedelta(days=1)]
-    start = time.perf_counter()
-    predictor = ElasticSkuPredictor(_config(28)).fit(tx, history, world.skus)
-    seconds_fit = time.perf_counter() - start
+    snapshot, history, predictor, seconds_fit = fitted_to_snapshot(world)
     result, decisions = simulate_predictor(predictor, world.sales, world.inventory, holdout)
     after = world.sales[
         (world.sales["ds"] > snapshot) & (world.sales["ds"] <= snapshot + pd.Timedelta(days=28))
