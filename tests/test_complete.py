@@ -136,3 +136,29 @@ def test_the_predictor_decides_the_same_from_dense_and_sparse_sales(
     expected = expected[expected["sku_id"].isin(got["sku_id"])].reset_index(drop=True)
     assert len(expected) >= 0.9 * dense["sku_id"].nunique()
     assert_frame_equal(got, expected)
+
+
+def test_a_price_is_carried_within_its_series_only_and_ids_keep_their_categories() -> None:
+    sales = validate(
+        pd.DataFrame(
+            {
+                "sku_id": ["007", "007", "008", "008"],
+                "channel": "app",
+                "ds": pd.to_datetime(["2024-01-01", "2024-01-04", "2024-01-02", "2024-01-04"]),
+                "y": [1, 2, 3, 1],
+                "price": [4.0, 5.0, np.nan, 6.0],
+                "promo": [1, 0, 0, 1],
+            }
+        ),
+        SALES,
+        categorical_ids=True,
+    )
+    got = complete_sales(sales)
+    assert got.dtypes.to_dict() == sales.dtypes.to_dict()
+    got = by_key(got.astype({"sku_id": str, "channel": str}), KEYS)
+    # 007 carries 4.0 over its two added days; 008's unknown first price stays unknown
+    # (not 007's), and added days have no promotion
+    assert got["price"].tolist()[:4] == [4.0, 4.0, 4.0, 5.0]
+    assert np.isnan(got["price"].iloc[4]) and np.isnan(got["price"].iloc[5])
+    assert got["price"].iloc[6] == 6.0
+    assert got["promo"].tolist() == [1, 0, 0, 0, 0, 0, 1]

@@ -19,7 +19,7 @@ The grain (days, weeks, months) is the table's own: read from its dates, or give
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -68,7 +68,7 @@ def complete_sales(sales: pd.DataFrame, grain: Grain | None = None) -> pd.DataFr
     present = np.bincount(group[keep & has_sale[group]], minlength=n)
     if keep.all() and np.array_equal(present, expected):
         return sales
-    return _filled(sales[keep], group[keep], period[keep], first, has_sale, end, to_dates, names)
+    return _filled(sales, keep, group, period, first, has_sale, end, to_dates, names)
 
 
 def _periods(ds: pd.Series, grain: Grain) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
@@ -96,6 +96,7 @@ def _periods(ds: pd.Series, grain: Grain) -> tuple[np.ndarray, Callable[[np.ndar
 
 def _filled(
     rows: pd.DataFrame,
+    keep: np.ndarray,
     group: np.ndarray,
     period: np.ndarray,
     first: np.ndarray,
@@ -104,45 +105,83 @@ def _filled(
     to_dates: Callable[[np.ndarray], np.ndarray],
     names: pd.DataFrame,
 ) -> pd.DataFrame:
-    """The complete grid of the series with a sale, then the rows of the others as given."""
+    """The complete grid of the series with a sale (their ``keep`` rows placed on it), then
+    the rows of the others as given.
+
+    Built column by column in the caller's dtypes (IDs as category codes, flags as flags):
+    the grid may be tens of millions of rows, and object IDs cost ~7 GiB per 20 M rows."""
     sold = np.flatnonzero(has_sale)
     length = end - first[sold] + 1
     start = np.cumsum(length) - length
     total = int(length.sum())
     grid_group = np.repeat(sold, length)
-    grid_period = np.arange(total) - np.repeat(start, length) + np.repeat(first[sold], length)
+    grid_period = np.arange(total) - np.repeat(start - first[sold], length)
     slot_of = np.zeros(len(has_sale), dtype=np.int64)
     slot_of[sold] = start
-    on_grid = has_sale[group]
+    on_grid = keep & has_sale[group]
     g = group[on_grid]
     slot = slot_of[g] + (period[on_grid] - first[g])
-    src = rows[on_grid]
-    grid: dict[str, np.ndarray] = {
-        "sku_id": names["sku_id"].to_numpy(dtype=object)[grid_group],
-        "channel": names["channel"].to_numpy(dtype=object)[grid_group],
-        "ds": to_dates(grid_period),
-    }
-    for col in rows.columns.drop(["sku_id", "channel", "ds"]):
-        values = src[col]
-        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            arr = np.full(total, 0.0 if col in ("y", "promo") else np.nan)
-            arr[slot] = values.to_numpy(dtype="float64", na_value=np.nan)
+    del g
+    unsold = ~has_sale[group]
+    rest = rows[unsold] if unsold.any() else rows.iloc[:0]
+    grid: dict[str, Any] = {}
+    for col in rows.columns:
+        if col in ("sku_id", "channel"):
+            grid[col] = _key_column(rows[col], names[col].to_numpy(dtype=object), grid_group)
+        elif col == "ds":
+            grid[col] = to_dates(grid_period)
         else:
-            arr = np.full(total, None, dtype=object)
-            arr[slot] = values.to_numpy(dtype=object)
-        grid[col] = arr
-    out = pd.DataFrame(grid)
-    carried = [c for c in CARRIED if c in out.columns]
-    if carried:
-        out[carried] = out.groupby(grid_group, sort=False)[carried].ffill()
-    rest = rows[~on_grid]
+            values = rows[col].to_numpy()[on_grid]
+            grid[col] = _value_column(col, values, slot, total, start)
+    out = pd.DataFrame(grid, copy=False)
     if len(rest):
-        out = pd.concat([out, rest.astype({"sku_id": object, "channel": object})])
-    out = out[list(rows.columns)].reset_index(drop=True)
-    for col in rows.columns:  # the caller's dtypes back (categories, flags)
+        out = pd.concat([out, rest], ignore_index=True)
+    for col in rows.columns:  # the caller's dtypes back (nullable or mixed columns)
         if out[col].dtype != rows[col].dtype:
             try:
                 out[col] = out[col].astype(rows[col].dtype)
             except (TypeError, ValueError):
                 continue
+    return out
+
+
+def _key_column(given: pd.Series, names: np.ndarray, grid_group: np.ndarray) -> Any:
+    """An ID column of the grid: the caller's categories when it has them, else text."""
+    if isinstance(given.dtype, pd.CategoricalDtype):
+        codes = given.cat.categories.get_indexer(pd.Index(names))
+        return pd.Categorical.from_codes(codes[grid_group], dtype=given.dtype)
+    return names[grid_group]
+
+
+def _value_column(
+    col: str, values: np.ndarray, slot: np.ndarray, total: int, start: np.ndarray
+) -> np.ndarray:
+    """A value column of the grid: added periods get 0 (``y``, ``promo``), the series' last
+    known value (`CARRIED`), or none (other columns)."""
+    kind = values.dtype.kind
+    if col not in ("y", "promo") or kind not in "biuf":
+        numeric = kind in "biuf"
+        arr = np.full(total, np.nan if numeric else None, dtype="float64" if numeric else object)
+        arr[slot] = values
+        if col in CARRIED:
+            arr = _carry_forward(arr, start)
+        return arr
+    arr = np.zeros(total, dtype=values.dtype)
+    arr[slot] = values
+    return arr
+
+
+def _carry_forward(arr: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Each missing value replaced by the last known one of its series (rows sorted by
+    series, ``start`` the first row of each): a running maximum of the known positions, as
+    a groupby().ffill() would give without its per-group copies."""
+    known = ~pd.isna(arr)
+    pos = np.where(known, np.arange(len(arr)), -1)
+    np.maximum.accumulate(pos, out=pos)
+    series_start = np.zeros(len(arr), dtype=np.int64)
+    series_start[start] = start
+    np.maximum.accumulate(series_start, out=series_start)
+    out = arr.copy()
+    fill = ~known & (pos >= series_start)
+    out[fill] = arr[pos[fill]]
     return out

@@ -43,12 +43,22 @@ def group_codes(sales: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.Da
     levels = []
     for k in keys:
         col = sales[k]
-        if isinstance(col.dtype, pd.CategoricalDtype):
+        if isinstance(col.dtype, pd.CategoricalDtype) and not col.isna().any():
+            # the category codes as they are (small ints): no hashing of the rows
             col = col.cat.set_categories(sorted(col.cat.categories))
-        c, uniques = pd.factorize(col, sort=True)
+            c, uniques = col.cat.codes.to_numpy(), col.cat.categories
+        else:
+            c, uniques = pd.factorize(col, sort=True)
         levels.append(np.asarray(uniques, dtype=object))
-        code = code * len(uniques) + c
-    group, combos = pd.factorize(code, sort=True)
+        code *= len(uniques)
+        code += c
+    space = int(np.prod([len(u) for u in levels], dtype=np.int64))
+    if space <= max(DENSE_CELLS, 4 * len(code)):  # a dense map of the codes, no hashing
+        present = np.bincount(code, minlength=space) > 0
+        combos = np.flatnonzero(present)
+        group = (np.cumsum(present) - 1)[code]
+    else:
+        group, combos = pd.factorize(code, sort=True)
     names = {}
     for k, values in zip(reversed(keys), reversed(levels), strict=True):
         names[k] = values[combos % len(values)]
