@@ -280,3 +280,34 @@ def test_quiet_weeks_of_a_rarely_sold_good_are_not_a_season() -> None:
     flags = flag_slow_movers(sales, stock, pd.Series({"R": 0.7}), PolicyConfig()).iloc[0]
     assert flags["hold_reason"] == ""
     assert flags["slow_mover_reason"] == "no_recent_sale"  # 59 days, usually every 10
+
+
+@pytest.mark.parametrize(("targets", "same"), [("mask", True), ("impute", False)])
+def test_masked_targets_leave_lightgbm_blind_to_what_out_of_stock_days_sold(
+    targets: str, same: bool
+) -> None:
+    from forecasting.demand.boosting import booster_of, fit_lgb
+    from forecasting.demand.config import DemandConfig
+    from forecasting.demand.panel import IN_STOCK, prepare_panel
+
+    rng = np.random.default_rng(3)
+    frames = []
+    for i in range(6):
+        y = rng.poisson(8.0, 200).astype(float)
+        on_hand = np.full(200, 40.0)
+        on_hand[-5:] = 0.0  # out of stock over the last 5 days (fewer than the first lag)
+        frames.append(_daily(f"{i:05d}", y, on_hand))
+    sales = pd.concat(frames, ignore_index=True)
+    cfg = DemandConfig(horizon=7, lgb_n_estimators=30, stockout_targets=targets, n_jobs=1)
+    panel = prepare_panel(sales, cfg)[0]
+    assert panel[IN_STOCK].min() == 0.0 and panel[IN_STOCK].max() == 1.0
+    other = panel.copy()
+    other.loc[other[IN_STOCK] == 0.0, "y"] += 50.0  # what the shelf allowed on those days
+    features = rng.uniform(0, 20, (50, 1))
+
+    def predictions(p: pd.DataFrame) -> np.ndarray:
+        booster = booster_of(fit_lgb(p, cfg, [], ["channel"]))
+        x = np.hstack([np.zeros((50, 1)), features.repeat(booster.num_feature() - 1, axis=1)])
+        return np.asarray(booster.predict(x))
+
+    assert np.allclose(predictions(panel), predictions(other)) == same

@@ -103,6 +103,22 @@ def test_buyers_who_wait_are_served_when_the_pool_is_refilled() -> None:
     assert s["backorders_open_end"] == pytest.approx(0.0)
     lost = 20.0 - 15.0  # the quarter of buyers who would not wait
     assert s["lost_margin"] == pytest.approx(lost * 10.0 * ONE_NODE.margin_rate)
+    # and the summary says why they were lost
+    assert s["lost_units_not_waiting"] == pytest.approx(lost)
+    assert s["lost_units_delisted"] == 0.0 and s["lost_units_out_of_stock"] == pytest.approx(0.0)
+
+
+def test_lost_demand_is_split_by_cause() -> None:
+    decisions, channels = plan("unified", slow=True, reason="no_recent_sale")
+    stock = pd.DataFrame({"sku_id": "001", "channel": ["store", "app"], "on_hand": [3.0, 0.0]})
+    s = simulate(decisions, channels, demand(), stock, ONE_NODE).summary.set_index("policy")
+    # the predictor delisted a SKU that still sells: all 20 units of demand lost to that
+    p, b = s.loc["predictor"], s.loc["all_unified"]
+    assert p["lost_units_delisted"] == pytest.approx(20.0) and p["served_units"] == 0.0
+    # the baseline ran out: 3 units on the shelf, the first order arriving on day 3
+    assert b["lost_units_out_of_stock"] == pytest.approx(20.0 - b["served_units"])
+    assert b["lost_units_out_of_stock"] > 0
+    assert b["lost_units_delisted"] == 0.0 and b["lost_units_not_waiting"] == 0.0
 
 
 def test_a_dead_slow_mover_is_delisted_and_its_stock_cleared() -> None:

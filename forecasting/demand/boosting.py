@@ -16,7 +16,7 @@ import pandas as pd
 from forecasting.demand.candidates import LGB, quiet
 from forecasting.demand.config import DATE_FEATURES, DemandConfig
 from forecasting.demand.covariates import Calendar, apply_plan, with_calendar
-from forecasting.demand.panel import latest
+from forecasting.demand.panel import IN_STOCK, latest
 from forecasting.errors import ForecastingError
 
 #: The value of an exogenous feature when the data to forecast does not have it.
@@ -161,8 +161,13 @@ def fit_lgb(
     within its row budget."""
     data = training_rows(panel, cfg)
     mlf = make_mlf(cfg)
+    frame = lgb_frame(data, exog, statics, calendar)
+    weight = None
+    if cfg.stockout_targets == "mask" and IN_STOCK in data.columns:
+        # out-of-stock periods: their estimated demand feeds the lags, not the loss
+        frame, weight = frame.assign(**{IN_STOCK: data[IN_STOCK].to_numpy()}), IN_STOCK
     with quiet():
-        mlf.fit(lgb_frame(data, exog, statics, calendar), static_features=statics)
+        mlf.fit(frame, static_features=statics, weight_col=weight)
     return mlf
 
 

@@ -69,6 +69,10 @@ class DemandConfig:
     # chosen on the tuning windows of benchmarks/demand.py (M5 subset up to d_1857, car parts
     # up to 12 months before the end), never on the reported periods
     tweedie_variance_power: float = 1.3
+    # LightGBM on out-of-stock periods (demand not seen): "impute" learns from the estimated
+    # demand (`forecasting.data.stockouts.uncensor`) like every model; "mask" keeps the
+    # estimate in the lags but gives those periods no weight as targets
+    stockout_targets: str = "impute"
     max_sku_categories: int = 5000  # up to this many SKUs, LightGBM sees the SKU as a category
     selection_metric: str = "rmsse"  # or "mase": what the per-class selection minimises
     ensembles: bool = True  # also try the mean of LightGBM and each local model per class
@@ -91,6 +95,8 @@ class DemandConfig:
             raise ValueError("history is a number of periods >= 0 (0: all)")
         if self.costly_max_series is not None and self.costly_max_series < 0:
             raise ValueError("costly_max_series is a number of series >= 0, or None")
+        if self.stockout_targets not in ("impute", "mask"):
+            raise ValueError("stockout_targets is 'impute' or 'mask'")
         if self.selection_metric not in ("rmsse", "mase"):
             raise ValueError("selection_metric is 'rmsse' or 'mase'")
         if any(not 0 < lv < 100 for lv in self.levels):

@@ -11,12 +11,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from forecasting.data.stockouts import out_of_stock
 from forecasting.demand.config import DemandConfig
 from forecasting.periods import PANDAS_FREQ, fixed_period_days, period_start
 
 KEYS = ["sku_id", "channel"]
 #: Exogenous columns the panel carries when the sales have them.
 EXOG = ("price_ratio", "promo")
+#: The share of a period in stock, when the sales had out-of-stock periods (not a feature).
+IN_STOCK = "in_stock"
 
 
 def prepare_panel(
@@ -62,6 +65,11 @@ def prepare_panel(
     if has_promo:
         cols["promo"] = sales["promo"].astype("float64").to_numpy()
         agg["promo"] = "max"
+    oos = out_of_stock(sales)
+    if oos.any():  # the share of the period in stock: LightGBM's target weight ("mask")
+        cols[IN_STOCK] = (~oos).astype("float64")
+        agg[IN_STOCK] = "mean"
+    del oos
     order = _panel_order(cols["unique_id"], cols["ds"])
     if order is not None:
         for k in list(cols):  # one column at a time: one extra column in memory, not all
@@ -104,6 +112,8 @@ def prepare_panel(
         _price_ratio(df)
     if has_promo:
         df["promo"] = df["promo"].fillna(0.0).astype("float32")
+    if IN_STOCK in df.columns:
+        df[IN_STOCK] = df[IN_STOCK].fillna(1.0).astype("float32")
     ids = df["unique_id"].to_numpy()
     df["sku"] = pd.Categorical.from_codes(
         (pairs // len(ch_names))[ids], categories=pd.Index(sku_names, dtype=object)

@@ -61,6 +61,11 @@ METRICS = (
     "demand_units",
     "served_units",
     "backorders_open_end",
+    # demand not served, by cause: buyers of a pooled SKU who would not wait for a delivery,
+    # a delisted SKU's buyers, and stock that ran out (channel or pool, open backorders)
+    "lost_units_not_waiting",
+    "lost_units_delisted",
+    "lost_units_out_of_stock",
 )
 
 
@@ -284,6 +289,11 @@ def _report(
             "demand_units": float(demand_sku.sum()),
             "served_units": float(r["served_sku"].sum()),
             "backorders_open_end": float(r["backlog_end"]),
+            "lost_units_not_waiting": float(r["not_waiting"].sum()),
+            "lost_units_delisted": float(r["delisted"].sum()),
+            "lost_units_out_of_stock": float(
+                (demand_sku - r["served_sku"] - r["not_waiting"] - r["delisted"]).sum()
+            ),
         }
         summary["total_cost"] = (
             sum(
@@ -395,6 +405,7 @@ def _replay(
     units_path = np.zeros(n_periods)
     value_path = np.zeros(n_periods)
     served_path = np.zeros(n_periods)
+    not_waiting, delisted = np.zeros(n_skus), np.zeros(n_skus)
     holding = 0.0
     cost_series = cost[sku_of]
     for t in range(n_periods):
@@ -405,12 +416,12 @@ def _replay(
         dt = d[:, t]
         served_local = np.where(pooled_series, 0.0, np.minimum(local, dt))
         local -= served_local
-        pool_demand = np.bincount(
-            sku_of, weights=np.where(pooled_series, dt, 0.0), minlength=n_skus
-        ) * (1.0 - wait)
-        due = backlog + pool_demand
+        pool_raw = np.bincount(sku_of, weights=np.where(pooled_series, dt, 0.0), minlength=n_skus)
+        not_waiting += pool_raw * wait
+        due = backlog + pool_raw * (1.0 - wait)
         served_pool = np.minimum(pool, due)
         pool -= served_pool
+        delisted += np.where(in_pool & ~patient, due - served_pool, 0.0)
         backlog = np.where(patient, due - served_pool, 0.0)
         transfer += float((served_pool * transfer_unit).sum())
         served = np.bincount(sku_of, weights=served_local, minlength=n_skus) + served_pool
@@ -433,6 +444,8 @@ def _replay(
     end_stock = np.bincount(sku_of, weights=local, minlength=n_skus) + pool + static_units
     return {
         "served_sku": served_sku,
+        "not_waiting": not_waiting,
+        "delisted": delisted,
         "end_stock": end_stock,
         "units_path": units_path,
         "value_path": value_path,
