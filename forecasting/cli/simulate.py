@@ -107,6 +107,9 @@ def format_simulation(result: Any) -> str:
             f"{row['turnover_days']:.1f} days, slow movers at end "
             f"{row['slow_mover_share_end']:.1%}, avg inventory {row['avg_inventory_value']:,.0f}"
             f", total cost {row['total_cost']:,.0f}"
+            f"; units lost: {row['lost_units_out_of_stock']:,.0f} out of stock, "
+            f"{row['lost_units_not_waiting']:,.0f} not waiting for delivery, "
+            f"{row['lost_units_delisted']:,.0f} delisted"
         )
     gain = result.improvement()
     lines.append(
