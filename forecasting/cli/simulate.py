@@ -109,7 +109,8 @@ def format_simulation(result: Any) -> str:
             f", total cost {row['total_cost']:,.0f}"
             f"; units lost: {row['lost_units_out_of_stock']:,.0f} out of stock, "
             f"{row['lost_units_not_waiting']:,.0f} not waiting for delivery, "
-            f"{row['lost_units_delisted']:,.0f} delisted"
+            f"{row['lost_units_delisted']:,.0f} delisted, "
+            f"{row['backorders_open_end']:,.0f} still waiting at the end"
         )
     gain = result.improvement()
     lines.append(

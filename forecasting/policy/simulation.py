@@ -62,7 +62,8 @@ METRICS = (
     "served_units",
     "backorders_open_end",
     # demand not served, by cause: buyers of a pooled SKU who would not wait for a delivery,
-    # a delisted SKU's buyers, and stock that ran out (channel or pool, open backorders)
+    # a delisted SKU's buyers, and stock that ran out (channel or pool); with the buyers
+    # still waiting at the end (backorders_open_end) they sum to demand - served
     "lost_units_not_waiting",
     "lost_units_delisted",
     "lost_units_out_of_stock",
@@ -293,6 +294,7 @@ def _report(
             "lost_units_delisted": float(r["delisted"].sum()),
             "lost_units_out_of_stock": float(
                 (demand_sku - r["served_sku"] - r["not_waiting"] - r["delisted"]).sum()
+                - r["backlog_end"]
             ),
         }
         summary["total_cost"] = (
