@@ -65,11 +65,7 @@ def prepare_panel(
     if has_promo:
         cols["promo"] = sales["promo"].astype("float64").to_numpy()
         agg["promo"] = "max"
-    oos = out_of_stock(sales)
-    if oos.any():  # the share of the period in stock: LightGBM's target weight ("mask")
-        cols[IN_STOCK] = (~oos).astype("float64")
-        agg[IN_STOCK] = "mean"
-    del oos
+    _in_stock(sales, cols, agg)
     order = _panel_order(cols["unique_id"], cols["ds"])
     if order is not None:
         for k in list(cols):  # one column at a time: one extra column in memory, not all
@@ -122,6 +118,15 @@ def prepare_panel(
         (pairs % len(ch_names))[ids], categories=pd.Index(ch_names, dtype=object)
     )
     return df, keys, end
+
+
+def _in_stock(sales: pd.DataFrame, cols: dict[str, np.ndarray], agg: dict[str, str]) -> None:
+    """Adds the share of each period in stock (LightGBM's target weight with
+    ``stockout_targets="mask"``) when the sales have an out-of-stock period."""
+    oos = out_of_stock(sales)
+    if oos.any():
+        cols[IN_STOCK] = (~oos).astype("float64")
+        agg[IN_STOCK] = "mean"
 
 
 def _price_ratio(df: pd.DataFrame) -> None:

@@ -407,7 +407,7 @@ def _replay(
     units_path = np.zeros(n_periods)
     value_path = np.zeros(n_periods)
     served_path = np.zeros(n_periods)
-    not_waiting, delisted = np.zeros(n_skus), np.zeros(n_skus)
+    delisted = np.zeros(n_skus)
     holding = 0.0
     cost_series = cost[sku_of]
     for t in range(n_periods):
@@ -419,7 +419,6 @@ def _replay(
         served_local = np.where(pooled_series, 0.0, np.minimum(local, dt))
         local -= served_local
         pool_raw = np.bincount(sku_of, weights=np.where(pooled_series, dt, 0.0), minlength=n_skus)
-        not_waiting += pool_raw * wait
         due = backlog + pool_raw * (1.0 - wait)
         served_pool = np.minimum(pool, due)
         pool -= served_pool
@@ -443,12 +442,15 @@ def _replay(
         holding += rate_per_period * (
             local_value + static_value + pool_value * cfg.upstream_holding_factor
         )
-    end_stock = np.bincount(sku_of, weights=local, minlength=n_skus) + pool + static_units
     return {
         "served_sku": served_sku,
-        "not_waiting": not_waiting,
+        # pooled demand of buyers who would not wait: the wait share of all of it
+        "not_waiting": np.bincount(
+            sku_of, weights=np.where(pooled_series, d.sum(axis=1), 0.0), minlength=n_skus
+        )
+        * wait,
         "delisted": delisted,
-        "end_stock": end_stock,
+        "end_stock": np.bincount(sku_of, weights=local, minlength=n_skus) + pool + static_units,
         "units_path": units_path,
         "value_path": value_path,
         "served_path": served_path,
