@@ -1,4 +1,5 @@
-"""The data commands: ``adapt``, ``validate`` and ``sales-from-transactions``."""
+"""The data commands: ``adapt``, ``validate``, ``sales-from-transactions`` and
+``partition``."""
 
 from __future__ import annotations
 
@@ -40,6 +41,22 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--freq", required=True, choices=["D", "W", "M"])
     p.add_argument("--output", required=True, help="sales file to write (CSV or Parquet)")
     p.set_defaults(handler=_sales_from_transactions, inputs=("transactions",), outputs=("output",))
+    p = sub.add_parser(
+        "partition",
+        parents=[date_parent()],
+        help="lay a sales file out by SKU bucket for scoring without a shuffle",
+        description="Write the sales as a Parquet dataset partitioned by crc32(sku_id) mod N "
+        "(DIR/bucket=BBBBB/*.parquet and DIR/_layout.json; whole SKUs per bucket). score "
+        "reads it a bucket per part (pandas) or per task (Spark).",
+    )
+    p.add_argument("--sales", required=True, help="sales file (CSV, .csv.gz or Parquet)")
+    p.add_argument("--output", required=True, help="folder to create (must not exist)")
+    p.add_argument(
+        "--buckets",
+        type=int,
+        help="number of buckets (default: one per 2,000,000 rows; a few per worker)",
+    )
+    p.set_defaults(handler=_partition, inputs=("sales",), outputs=("output",), folders=("output",))
 
 
 def _adapt(args: argparse.Namespace) -> int:
@@ -81,5 +98,16 @@ def _sales_from_transactions(args: argparse.Namespace) -> int:
     write_table(sales, args.output)
     print(
         f"{args.output}: {len(sales)} rows, {sales.groupby(['sku_id', 'channel']).ngroups} series"
+    )
+    return 0
+
+
+def _partition(args: argparse.Namespace) -> int:
+    from forecasting.data.layout import partition_sales
+
+    done = partition_sales(args.sales, args.output, args.buckets, date_format=args.date_format)
+    print(
+        f"partition: {done['rows']:,} rows -> {args.output} ({done['buckets']} buckets, "
+        f"{done['files']} files, {done['seconds']:.1f} s)"
     )
     return 0

@@ -6,7 +6,8 @@ import itertools
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -205,7 +206,7 @@ def iter_sku_parts(
             )
     with parts_folder() as tmp:
         try:
-            files = _partition(p, fmt, contract, rows_per_part, key, Path(tmp), date_format)
+            files, _ = _partition(p, fmt, contract, rows_per_part, key, Path(tmp), date_format)
         except (pa.ArrowInvalid, OSError) as exc:
             raise DataContractError(
                 src,
@@ -339,8 +340,17 @@ def _partition(
     key: str,
     tmp: Path,
     date_format: str | None = None,
-) -> list[Path]:
+    n_buckets: int | None = None,
+    file_of: Callable[[int], Path] | None = None,
+) -> tuple[list[Path], int]:
+    """One streaming pass writing each row to the Parquet file of its SKU's bucket
+    (`sku_buckets`): ``n_buckets``, else ``ceil(rows / rows_per_part)``; files
+    ``file_of(bucket)``, else ``tmp/part-BBBBB.parquet``. Returns the files written (empty
+    buckets have none) and the bucket count."""
     import math
+
+    def path_of(b: int) -> Path:
+        return file_of(b) if file_of else tmp / f"part-{b:05d}.parquet"
 
     if fmt == "csv":
         reader = pacsv.open_csv(
@@ -354,7 +364,7 @@ def _partition(
         batches: Iterator[pa.RecordBatch] = iter(reader)
         first = next(batches, None)
         if first is None:
-            return []
+            return [], 0
         # rows from the first block's bytes per row (a compressed file: its ratio is unknown,
         # so assume 4x); the bucket count only has to be about right
         ratio = 4.0 if p.name.lower().endswith(".gz") else 1.0
@@ -367,18 +377,18 @@ def _partition(
         batches = pf.iter_batches(batch_size=1 << 20)
         first = next(batches, None)
         if first is None:
-            return []
+            return [], 0
     if key not in first.schema.names:
         raise DataContractError(
             str(p), f"missing column {key!r}", f"add a {key} column", column=key
         )
-    n_parts = max(1, math.ceil(total / rows_per_part))
+    n_parts = n_buckets or max(1, math.ceil(total / rows_per_part))
     writers: dict[int, pq.ParquetWriter] = {}
     try:
         for batch in _chain(first, batches):
             if batch.num_rows == 0:
                 continue
-            bucket = _buckets(batch.column(key), n_parts)
+            bucket = sku_buckets(batch.column(key), n_parts)
             order = np.argsort(bucket, kind="stable")  # one take, then zero-copy slices
             table = pa.Table.from_batches([batch]).take(pa.array(order))
             bucket = bucket[order]
@@ -387,23 +397,28 @@ def _partition(
             for b, lo, hi in zip(values, starts, ends, strict=True):
                 part = table.slice(int(lo), int(hi - lo))
                 if int(b) not in writers:
-                    writers[int(b)] = pq.ParquetWriter(
-                        tmp / f"part-{int(b):05d}.parquet", part.schema
-                    )
+                    path_of(int(b)).parent.mkdir(parents=True, exist_ok=True)
+                    writers[int(b)] = pq.ParquetWriter(path_of(int(b)), part.schema)
                 writers[int(b)].write_table(part)
     finally:
         for w in writers.values():
             w.close()
-    return [tmp / f"part-{b:05d}.parquet" for b in sorted(writers)]
+    return [path_of(b) for b in sorted(writers)], n_parts
 
 
-def _buckets(ids: pa.Array, n_parts: int) -> np.ndarray:
-    """Hash bucket of each row's ID, stable across runs and files: the distinct IDs of the
-    batch are hashed (pandas' hash of the text), then mapped back to the rows."""
+def sku_buckets(ids: pa.Array | pa.ChunkedArray, n_buckets: int) -> np.ndarray:
+    """Bucket of each row's ID: ``crc32(UTF-8 bytes of the ID) mod n_buckets``, stable across
+    runs, files and tools (Python's ``zlib.crc32``, Spark's ``pmod(crc32(sku_id), n)``, Java's
+    ``CRC32``). The distinct IDs of the batch are hashed, then mapped back to the rows; a
+    row without an ID goes to bucket 0, where validation names it."""
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
     encoded = ids if pa.types.is_dictionary(ids.type) else pc.dictionary_encode(ids)
-    text = encoded.dictionary.cast(pa.string()).to_numpy(zero_copy_only=False).astype(object)
-    per_id = np.append(pd.util.hash_array(text) % np.uint64(n_parts), np.uint64(0))
-    null = len(text)  # a row without an ID goes to bucket 0, where validation names it
+    text = encoded.dictionary.cast(pa.string()).to_pylist()
+    # no vectorised CRC32 over strings in numpy, pandas or pyarrow: one call per distinct ID
+    crc = np.fromiter((zlib.crc32(t.encode("utf-8")) for t in text), np.uint64, len(text))
+    per_id = np.append(crc % np.uint64(n_buckets), np.uint64(0))
+    null = len(text)
     return per_id[pc.fill_null(encoded.indices, null).to_numpy(zero_copy_only=False)]
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from forecasting.data.contracts import CALENDAR, FUTURE, INVENTORY, SALES
 from forecasting.data.io import iter_sku_parts, read_table, table_format, write_table
+from forecasting.data.layout import is_bucketed, iter_bucket_parts
 from forecasting.errors import ForecastingError
 from forecasting.policy.decide import with_stock
 from forecasting.predictor import ElasticSkuPredictor
@@ -38,9 +39,11 @@ def score_file(
 ) -> pd.DataFrame:
     """Score a sales file with the predictor at ``model_uri`` and write the decisions (one
     row per SKU, sorted) to ``output_path``; the sales are streamed in parts of whole SKUs,
-    so memory follows the part, not the file. Returns the decisions. ``date_format``: of
-    the files' text dates (default ISO 8601). ``calendar_path``: a calendar replacing the
-    predictor's own; ``future_path``: the plan of prices and promotions."""
+    so memory follows the part, not the file. A folder written by ``forecasting partition``
+    (`forecasting.data.layout`) is read a bucket per part, without a pass to find them.
+    Returns the decisions. ``date_format``: of the files' text dates (default ISO 8601).
+    ``calendar_path``: a calendar replacing the predictor's own; ``future_path``: the plan
+    of prices and promotions."""
     table_format(output_path)
     if chunk_size < 1 or rows_per_part < 1 or jobs < 1:
         raise ForecastingError("--chunk-size, --rows-per-part and --jobs must be >= 1")
@@ -53,10 +56,13 @@ def score_file(
         str(calendar_path) if calendar_path else "<calendar>",
     )
     uri = configure(tracking_uri)
-    parts = iter_sku_parts(
-        sales_path, SALES, rows_per_part=rows_per_part, categorical_ids=True,
-        date_format=date_format,
-    )  # fmt: skip
+    if is_bucketed(sales_path):  # laid out by SKU (forecasting partition): a part per bucket
+        parts = iter_bucket_parts(sales_path, categorical_ids=True, date_format=date_format)
+    else:
+        parts = iter_sku_parts(
+            sales_path, SALES, rows_per_part=rows_per_part, categorical_ids=True,
+            date_format=date_format,
+        )  # fmt: skip
     scored = score_parts(
         model_uri, parts, inventory, chunk_size=chunk_size, jobs=jobs, tracking_uri=uri,
         known=known,
