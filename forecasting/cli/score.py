@@ -9,6 +9,7 @@ from typing import Any
 from forecasting import tracking
 from forecasting.cli.common import engine_arguments, known_arguments, named_sources, read_known
 from forecasting.data.io import table_format
+from forecasting.data.layout import is_bucketed
 from forecasting.errors import ForecastingError
 
 
@@ -23,7 +24,9 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--model", required=True, help="model URI, e.g. models:/elastic-sku-predictor@champion"
     )
-    p.add_argument("--sales", required=True, help="sales file")
+    p.add_argument(
+        "--sales", required=True, help="sales file, or a folder written by forecasting partition"
+    )
     p.add_argument("--inventory", help="inventory snapshot file")
     p.add_argument("--output", required=True, help="decisions file (CSV or Parquet)")
     p.add_argument("--chunk-size", type=int, default=2000, help="SKUs per chunk (default 2000)")
@@ -52,6 +55,8 @@ def _score_spark(args: argparse.Namespace) -> int:
 
     for name in ("sales", "inventory"):
         path = getattr(args, name)
+        if name == "sales" and is_bucketed(path):  # forecasting partition's folder
+            continue
         if path and table_format(path) != "parquet":
             raise ForecastingError(f"--engine spark reads Parquet: convert {path} to .parquet")
     if table_format(args.output) != "parquet":
