@@ -76,30 +76,6 @@ def test_spark_scoring_equals_pandas_scoring(
     pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-9)
 
 
-def test_spark_scores_a_partitioned_folder_one_task_per_bucket_like_pandas(
-    spark: Any, registered: dict[str, Path], tmp_path: Path
-) -> None:
-    from forecasting.data.layout import partition_sales
-
-    folder = tmp_path / "by_sku"
-    partition_sales(registered["sales"], folder, buckets=3)
-    common = ["score", "--model", "models:/elastic-sku-predictor/1", "--inventory",
-              str(registered["inv"]), "--chunk-size", "7"]  # fmt: skip
-    pandas_out, spark_out = tmp_path / "pandas.parquet", tmp_path / "spark.parquet"
-    assert main([*common, "--sales", str(registered["sales"]), "--output", str(pandas_out)]) == 0
-    spark_args = ["--engine", "spark", "--spark-master", "local[2]"]
-    assert main([*common, "--sales", str(folder), "--output", str(spark_out), *spark_args]) == 0
-    want = pd.read_parquet(pandas_out).sort_values("sku_id").reset_index(drop=True)
-    got = pd.read_parquet(spark_out).sort_values("sku_id").reset_index(drop=True)
-    assert len(got) == 30 and got["sku_id"].is_unique
-    pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-9)
-    # the plan: one mapInPandas task per bucket, no exchange (shuffle) of the sales
-    from forecasting.scoring import spark as engine
-
-    assert engine.last_plan is not None
-    assert "MapInPandas" in engine.last_plan and "Exchange" not in engine.last_plan
-
-
 def test_spark_scoring_reports_a_contract_error_in_one_line(
     spark: Any, registered: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for name in ("mlflow", "alembic", "urllib3", "matplotlib"):
+    for name in ("mlflow", "alembic", "urllib3", "matplotlib", "py4j"):
         logging.getLogger(name).setLevel(logging.WARNING)
     _system_arrow_memory()
     before, warnings.formatwarning = warnings.formatwarning, _one_line(args.command)

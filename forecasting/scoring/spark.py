@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -55,13 +57,29 @@ def spark_session(master: str = "local[*]", app: str = "forecasting") -> Any:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app)
+    # the driver JVM's log goes to a file, not the terminal: a failed task would otherwise
+    # print pages of Java traces around the one line that says what went wrong
+    log_config = _log_config()
+    builder = builder.config(
+        "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={log_config}"
+    )
     builder = builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
     # a group's rows reach Python in Arrow batches: a few large ones rather than many of
     # 10,000 rows (20,000 SKUs: 15 s instead of 21 s to move them to the workers)
     builder = builder.config("spark.sql.execution.arrow.maxRecordsPerBatch", "1000000")
     builder = builder.config("spark.sql.session.timeZone", "UTC")
+    builder = builder.config("spark.ui.showConsoleProgress", "false")  # stderr stays readable
     # pandas writes nanosecond timestamps, which Spark reads only as longs (see _timestamps)
     builder = builder.config("spark.sql.legacy.parquet.nanosAsLong", "true")
+    if master.startswith(("spark://127.0.0.1:", "spark://localhost:")):
+        # a standalone cluster on this machine (`standalone.StandaloneCluster`): the driver
+        # on the loopback too, executors spread over the workers one core at a time
+        builder = (
+            builder.config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.ui.enabled", "false")
+            .config("spark.executor.cores", "1")
+        )
     if master.startswith("local"):
         builder = (
             builder.config("spark.driver.host", "127.0.0.1")
@@ -73,6 +91,31 @@ def spark_session(master: str = "local[*]", app: str = "forecasting") -> Any:
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+#: Where the Spark driver's log goes (one file per process).
+SPARK_LOG_DIR = Path(tempfile.gettempdir()) / "forecasting-spark-logs"
+
+
+def spark_log() -> Path:
+    """This process's Spark driver log."""
+    return SPARK_LOG_DIR / f"driver-{os.getpid()}.log"
+
+
+def _log_config() -> Path:
+    """A log4j2 configuration writing Spark's driver log at WARN to `spark_log`."""
+    SPARK_LOG_DIR.mkdir(parents=True, exist_ok=True)
+    path = SPARK_LOG_DIR / f"log4j2-{os.getpid()}.properties"
+    path.write_text(
+        "rootLogger.level = warn\n"
+        "rootLogger.appenderRef.file.ref = file\n"
+        "appender.file.type = File\n"
+        "appender.file.name = file\n"
+        f"appender.file.fileName = {spark_log()}\n"
+        "appender.file.layout.type = PatternLayout\n"
+        "appender.file.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n\n"
+    )
+    return path
 
 
 def _load(model_uri: str, tracking_uri: str) -> Any:
@@ -254,4 +297,5 @@ def _worker_error(exc: Exception) -> str:
     for marker in ("DataContractError: ", "ForecastingError: "):
         if marker in text:
             return text.split(marker, 1)[1].splitlines()[0]
-    return f"Spark job failed: {text.splitlines()[0] if text else type(exc).__name__}"
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return f"Spark job failed: {first} (Spark's log: {spark_log()})"
