@@ -17,8 +17,11 @@ Parts (``--part``, default all):
   each in a child process: SKUs per second and peak memory by size.
 * ``spark``: the same predictor scores 20,000 SKUs with ``--engine spark --spark-master
   local[2]`` and with pandas on the same 2 cores.
+* ``cluster`` (issue #18): 20,000 and 100,000 SKUs scored by pandas, Spark local[2] and a
+  standalone cluster (`StandaloneCluster`) of one and of two one-core workers, from the
+  file and from its ``forecasting partition`` folder; fixed overhead and per-row cost.
 
-Run: python -m benchmarks.scale [--part train|score|spark] [--score-sizes 10000 100000]
+Run: python -m benchmarks.scale [--part train|score|spark|cluster] [--score-sizes 10000 100000]
 [--calendar]
 """
 
@@ -388,9 +391,119 @@ def part_spark(n: int, seed: int) -> dict[str, Any]:
     }
 
 
+def _decisions_equal(a: Path, b: Path) -> bool:
+    x = pd.read_parquet(a).sort_values("sku_id").reset_index(drop=True)
+    y = pd.read_parquet(b).sort_values("sku_id").reset_index(drop=True)
+    return bool(
+        len(x) == len(y)
+        and np.array_equal(x["sku_id"].to_numpy(), y["sku_id"].to_numpy())
+        and np.array_equal(x["stocking"].to_numpy(), y["stocking"].to_numpy())
+        and np.array_equal(x["slow_mover"].to_numpy(), y["slow_mover"].to_numpy())
+        and np.allclose(x["forecast_units"].to_numpy(), y["forecast_units"].to_numpy())
+    )
+
+
+def part_cluster(sizes: list[int], seed: int, buckets: int | None = None) -> dict[str, Any]:
+    """Issue #18: the same SKUs scored by pandas, Spark local[2] and a standalone cluster
+    of one and of two one-core workers, from the file (Spark: groupBy, a shuffle) and from
+    its `forecasting partition` folder (a task per bucket). Per setting a line through the
+    sizes: fixed overhead (seconds at zero rows) and seconds per million rows."""
+    from forecasting.scoring.standalone import StandaloneCluster
+
+    rows_of: dict[int, int] = {}
+    runs: dict[str, dict[int, dict[str, Any]]] = {}
+    partition_runs: dict[int, dict[str, Any]] = {}
+    equal: dict[str, bool] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        uri = _register_predictor(Path(tmp), seed)
+        for n in sizes:
+            data = CACHE / f"score_{n}.parquet"
+            rows_of[n] = write_world(data, None, n, 365, seed + 10_000)["rows"]
+            folder = Path(tmp) / f"by_sku_{n}"
+            cmd = [sys.executable, "-m", "forecasting.cli", "--quiet", "partition", "--sales",
+                   str(data), "--output", str(folder)]  # fmt: skip
+            if buckets:
+                cmd += ["--buckets", str(buckets)]
+            partition_runs[n] = run_measured(cmd)
+            inputs = {"file": data, "partitioned": folder}
+            reference = Path(tmp) / f"pandas_file_{n}.parquet"
+            runs.setdefault("pandas file", {})[n] = run_measured(_score_cmd(data, reference, uri))
+            runs.setdefault("pandas partitioned", {})[n] = run_measured(
+                _score_cmd(folder, Path(tmp) / f"pandas_part_{n}.parquet", uri)
+            )
+            masters = {"spark local[2]": "local[2]"}
+            for workers in (1, 2):
+                with StandaloneCluster(workers=workers, cores=1, memory="4g") as cluster:
+                    masters[f"cluster {workers} worker(s)"] = cluster.master_url
+                    for kind, source in inputs.items():
+                        name = f"cluster {workers} worker(s) {kind}"
+                        out = Path(tmp) / f"{name.replace(' ', '_')}_{n}.parquet"
+                        runs.setdefault(name, {})[n] = run_measured(
+                            _score_cmd(
+                                source,
+                                out,
+                                uri,
+                                "--engine",
+                                "spark",
+                                "--spark-master",
+                                cluster.master_url,
+                            )
+                        )
+                        equal[f"{name} {n}"] = _decisions_equal(out, reference)
+            for kind, source in inputs.items():
+                name = f"spark local[2] {kind}"
+                out = Path(tmp) / f"{name.replace(' ', '_')}_{n}.parquet"
+                runs.setdefault(name, {})[n] = run_measured(
+                    _score_cmd(source, out, uri, "--engine", "spark", "--spark-master", "local[2]")
+                )
+                equal[f"{name} {n}"] = _decisions_equal(out, reference)
+    table = []
+    for name, by_size in runs.items():
+        xs = np.array([rows_of[n] / 1e6 for n in sizes])
+        ys = np.array([by_size[n]["seconds"] for n in sizes])
+        slope, intercept = np.polyfit(xs, ys, 1) if len(sizes) > 1 else (ys[0] / xs[0], 0.0)
+        table.append(
+            {
+                "setting": name,
+                **{f"seconds_{n}": by_size[n]["seconds"] for n in sizes},
+                **{f"peak_rss_mib_{n}": by_size[n].get("peak_rss_mib") for n in sizes},
+                "fixed_seconds": round(float(intercept), 1),
+                "seconds_per_million_rows": round(float(slope), 2),
+            }
+        )
+    seconds = {row["setting"]: row[f"seconds_{max(sizes)}"] for row in table}
+    return {
+        "skus": sizes,
+        "rows": rows_of,
+        "table": table,
+        "partition": partition_runs,
+        "same_decisions_as_pandas": equal,
+        "two_workers_over_one": {
+            kind: round(
+                seconds[f"cluster 1 worker(s) {kind}"] / seconds[f"cluster 2 worker(s) {kind}"], 2
+            )
+            for kind in ("file", "partitioned")
+        },
+        "spark_local_partitioned_over_pandas_partitioned": round(
+            seconds["spark local[2] partitioned"] / seconds["pandas partitioned"], 2
+        ),
+        "targets": {
+            "two_workers_over_one_min": 1.7,
+            "spark_local_partitioned_over_pandas_max": 1.5,
+            "fixed_seconds_max": 15,
+            "partition_100k_seconds_max": 120,
+        },
+        "note": "fixed and per-row cost: a line through the sizes' times (two points: exact); "
+        "peak memory is the driver's process tree (a cluster's executors run under its workers)",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--part", choices=["train", "score", "spark", "all"], default="all")
+    parser.add_argument(
+        "--part", choices=["train", "score", "spark", "cluster", "all"], default="all"
+    )
+    parser.add_argument("--cluster-sizes", type=int, nargs="+", default=[20_000, 100_000])
     parser.add_argument("--score-sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--spark-skus", type=int, default=20_000)
     parser.add_argument("--autoets-sample", type=int, default=300)
@@ -407,13 +520,15 @@ def main() -> None:
         result = {
             k: v
             for k, v in json.loads(previous.read_text()).items()
-            if k in ("train", "train_calendar", "score", "spark")
+            if k in ("train", "train_calendar", "score", "spark", "cluster")
         }
     command = "python -m benchmarks.scale " + " ".join(sys.argv[1:])
     if args.part in ("score", "all"):
         result["score"] = {**part_score(args.score_sizes, args.seed), "command": command}
     if args.part in ("spark", "all"):
         result["spark"] = {**part_spark(args.spark_skus, args.seed), "command": command}
+    if args.part in ("cluster", "all"):
+        result["cluster"] = {**part_cluster(args.cluster_sizes, args.seed), "command": command}
     if args.part in ("train", "all"):
         key = "train_calendar" if args.calendar else "train"  # both kept side by side
         result[key] = {
