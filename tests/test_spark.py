@@ -1,4 +1,6 @@
-"""The Spark engine gives the pandas engine's results (Spark local[2] on 127.0.0.1, UI off)."""
+"""The Spark engine in one process (local[2] on 127.0.0.1, UI off): errors and files.
+That it gives the pandas engine's results is tested on a real cluster
+(tests/test_spark_cluster.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ from forecasting import tracking
 from forecasting.cli import main
 from forecasting.data.synthetic import generate_omnichannel
 from forecasting.demand.config import DemandConfig
-from forecasting.demand.forecaster import DemandForecaster
 from forecasting.predictor import ElasticSkuPredictor, PredictorConfig
 from forecasting.serving import log_predictor_model
 
@@ -45,37 +46,6 @@ def registered(tracking_uri: str, tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
-def test_spark_scoring_equals_pandas_scoring(
-    spark: Any, registered: dict[str, Path], tmp_path: Path
-) -> None:
-    common = ["score", "--model", "models:/elastic-sku-predictor/1"]
-    files = ["--sales", str(registered["sales"]), "--inventory", str(registered["inv"])]
-    pandas_out = tmp_path / "pandas.parquet"
-    spark_out = tmp_path / "spark.parquet"
-    assert main([*common, *files, "--output", str(pandas_out), "--chunk-size", "7"]) == 0
-    assert (
-        main(
-            [
-                *common,
-                *files,
-                "--output",
-                str(spark_out),
-                "--engine",
-                "spark",
-                "--spark-master",
-                "local[2]",
-                "--chunk-size",
-                "7",
-            ]
-        )
-        == 0
-    )
-    want = pd.read_parquet(pandas_out).sort_values("sku_id").reset_index(drop=True)
-    got = pd.read_parquet(spark_out).sort_values("sku_id").reset_index(drop=True)
-    assert len(got) == 30 and got["sku_id"].is_unique
-    pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-9)
-
-
 def test_spark_scoring_reports_a_contract_error_in_one_line(
     spark: Any, registered: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -92,28 +62,6 @@ def test_spark_scoring_reports_a_contract_error_in_one_line(
     err = capsys.readouterr().err.strip()
     assert "'y' must be >= 0" in err and len(err.splitlines()) == 1
     assert not out.exists()
-
-
-def test_spark_train_demand_equals_pandas(spark: Any, tmp_path: Path) -> None:
-    world = generate_omnichannel(n_skus=12, n_days=150, seed=43, transactions=False)
-    cfg = DemandConfig(horizon=7, n_windows=2, lgb_n_estimators=50)
-    local = DemandForecaster(cfg).fit(world.sales)
-    distributed = DemandForecaster(cfg).fit(world.sales, spark=spark)
-    assert distributed.selection_ == local.selection_
-    cols = [c for c in local.cv_.columns if c not in ("demand_class",)]
-    pd.testing.assert_frame_equal(
-        distributed.cv_[cols].reset_index(drop=True),
-        local.cv_[cols].reset_index(drop=True),
-        check_dtype=False,
-        rtol=1e-4,
-        atol=1e-4,  # Spark returns the models' columns as float32
-    )
-    pd.testing.assert_frame_equal(
-        distributed.forecast(all_models=True, spark=spark),
-        local.forecast(all_models=True),
-        rtol=1e-4,
-        atol=1e-4,
-    )
 
 
 def test_spark_train_demand_cli_writes_parquet_with_spark(
