@@ -62,6 +62,14 @@ def test_spark_scoring_reports_a_contract_error_in_one_line(
     err = capsys.readouterr().err.strip()
     assert "'y' must be >= 0" in err and len(err.splitlines()) == 1
     assert not out.exists()
+    # the good file, to an output whose name Spark's reader would take as a glob
+    odd = tmp_path / "decisions[2].parquet"
+    code = main(
+        ["score", "--model", "models:/elastic-sku-predictor/1", "--sales",
+         str(registered["sales"]), "--output", str(odd), "--engine", "spark",
+         "--spark-master", "local[2]"]
+    )  # fmt: skip
+    assert code == 0 and len(pd.read_parquet(odd)) == 30
 
 
 def test_spark_train_demand_cli_writes_parquet_with_spark(

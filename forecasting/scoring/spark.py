@@ -198,7 +198,7 @@ def score_spark(
             result.write.parquet(str(tmp))
         except Exception as exc:  # a worker's error arrives wrapped in Spark's
             raise ForecastingError(_worker_error(exc)) from None
-    return int(spark.read.parquet(str(output_path)).count())
+    return len(_written_skus(output_path))
 
 
 def _score_buckets(
@@ -252,14 +252,23 @@ def _score_buckets(
             result.write.parquet(str(tmp))
         except Exception as exc:  # a worker's error arrives wrapped in Spark's
             raise ForecastingError(_worker_error(exc)) from None
-        written = spark.read.parquet(str(tmp))
-        n, distinct = written.count(), written.select("sku_id").distinct().count()
+        skus = _written_skus(tmp)
+        n, distinct = len(skus), skus.nunique()
         if n != distinct:
             raise ForecastingError(
                 f"{folder}: {n - distinct} SKUs are in more than one bucket: the folder is not "
                 "bucketed by whole SKUs; write it with forecasting partition"
             )
     return n
+
+
+def _written_skus(folder: str | os.PathLike[str]) -> pd.Series:
+    """The ``sku_id`` column of the decisions Spark wrote, read by pyarrow: Spark's reader
+    takes ``[`` and ``{`` in a path as a glob (an output named ``run[2].parquet`` is "not
+    found")."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(str(folder), columns=["sku_id"]).column(0).to_pandas()
 
 
 def read_parquet(spark: Any, path: str, contract: Any) -> pd.DataFrame:
