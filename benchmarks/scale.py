@@ -461,14 +461,15 @@ def part_cluster(sizes: list[int], seed: int, buckets: int | None = None) -> dic
     for name, by_size in runs.items():
         xs = np.array([rows_of[n] / 1e6 for n in sizes])
         ys = np.array([by_size[n]["seconds"] for n in sizes])
-        slope, intercept = np.polyfit(xs, ys, 1) if len(sizes) > 1 else (ys[0] / xs[0], 0.0)
+        # one size cannot split fixed from per-row cost: both left out then
+        slope, intercept = np.polyfit(xs, ys, 1) if len(sizes) > 1 else (np.nan, np.nan)
         table.append(
             {
                 "setting": name,
                 **{f"seconds_{n}": by_size[n]["seconds"] for n in sizes},
                 **{f"peak_rss_mib_{n}": by_size[n].get("peak_rss_mib") for n in sizes},
-                "fixed_seconds": round(float(intercept), 1),
-                "seconds_per_million_rows": round(float(slope), 2),
+                "fixed_seconds": None if np.isnan(intercept) else round(float(intercept), 1),
+                "seconds_per_million_rows": None if np.isnan(slope) else round(float(slope), 2),
             }
         )
     seconds = {row["setting"]: row[f"seconds_{max(sizes)}"] for row in table}
