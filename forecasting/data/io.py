@@ -205,18 +205,7 @@ def iter_sku_parts(
                 table, contract, f"{src} (part {i + 1})", categorical_ids, date_format
             )
     with parts_folder() as tmp:
-        try:
-            files, _ = _partition(p, fmt, contract, rows_per_part, key, Path(tmp), date_format)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise DataContractError(
-                src,
-                f"cannot be read as {fmt}: {str(exc).splitlines()[0]}",
-                f"check that the file is valid {fmt} with the same columns in every row",
-            ) from None
-        if not files:
-            raise DataContractError(
-                src, f"the {contract.name} file has no rows", "give a file with rows"
-            )
+        files, _ = hash_partition(path, contract, rows_per_part, key, Path(tmp), date_format)
         for i, file in enumerate(files):
             name = f"{src} (part {i + 1} of {len(files)})"
             yield _part_frame(pq.read_table(file), contract, name, categorical_ids, date_format)
@@ -330,6 +319,36 @@ def _run_end(col: pa.ChunkedArray, at: int) -> int | None:
         tail = tail.cast(tail.type.value_type)
     pos = pc.index(pc.not_equal(tail, tail[0]), True).as_py()
     return None if pos < 0 else at + pos
+
+
+def hash_partition(
+    path: str | os.PathLike[str],
+    contract: TableContract,
+    rows_per_part: int,
+    key: str,
+    tmp: Path,
+    date_format: str | None = None,
+    n_buckets: int | None = None,
+    file_of: Callable[[int], Path] | None = None,
+) -> tuple[list[Path], int]:
+    """`_partition` of the file at ``path``, with a file that cannot be read or has no rows
+    as one `DataContractError`."""
+    src, fmt, p = _existing(path, contract)
+    try:
+        files, n = _partition(
+            p, fmt, contract, rows_per_part, key, tmp, date_format, n_buckets, file_of
+        )
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataContractError(
+            src,
+            f"cannot be read as {fmt}: {str(exc).splitlines()[0]}",
+            f"check that the file is valid {fmt} with the same columns in every row",
+        ) from None
+    if not files:
+        raise DataContractError(
+            src, f"the {contract.name} file has no rows", "give a file with rows"
+        )
+    return files, n
 
 
 def _partition(

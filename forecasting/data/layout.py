@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from forecasting.data.contracts import SALES
-from forecasting.data.io import _existing, _part_frame, _partition
+from forecasting.data.io import _existing, _part_frame, hash_partition
 from forecasting.errors import DataContractError, ForecastingError
 
 LAYOUT_FILE = "_layout.json"
@@ -91,7 +91,7 @@ def partition_sales(
     rows, buckets, files and seconds."""
     if buckets is not None and buckets < 1:
         raise ForecastingError("--buckets must be >= 1")
-    src, fmt, p = _existing(sales, SALES)
+    _existing(sales, SALES)  # a missing or empty file fails before anything is created
     out = Path(output)
     if out.exists():
         raise ForecastingError(f"--output {output} exists: remove it or give a new folder")
@@ -100,7 +100,10 @@ def partition_sales(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        files, n = _written(p, fmt, src, tmp, buckets, date_format)
+        files, n = hash_partition(
+            sales, SALES, ROWS_PER_BUCKET, "sku_id", tmp, date_format, buckets,
+            lambda b: tmp / f"bucket={b:05d}" / "part-00000.parquet",
+        )  # fmt: skip
         (tmp / LAYOUT_FILE).write_text(json.dumps({**LAYOUT, "buckets": n}, indent=2) + "\n")
         rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
         tmp.rename(out)
@@ -113,27 +116,6 @@ def partition_sales(
         "files": len(files),
         "seconds": round(time.perf_counter() - start, 2),
     }
-
-
-def _written(
-    p: Path, fmt: str, src: str, tmp: Path, buckets: int | None, date_format: str | None
-) -> tuple[list[Path], int]:
-    def file_of(b: int) -> Path:
-        return tmp / f"bucket={b:05d}" / "part-00000.parquet"
-
-    try:
-        files, n = _partition(
-            p, fmt, SALES, ROWS_PER_BUCKET, "sku_id", tmp, date_format, buckets, file_of
-        )
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise DataContractError(
-            src,
-            f"cannot be read as {fmt}: {str(exc).splitlines()[0]}",
-            f"check that the file is valid {fmt} with the same columns in every row",
-        ) from None
-    if not files:
-        raise DataContractError(src, "the sales file has no rows", "give a file with rows")
-    return files, n
 
 
 def iter_bucket_parts(
