@@ -69,3 +69,17 @@ def test_save_load_same_decisions(
         loaded.predict(world.sales, world.inventory),
         predictor.predict(world.sales, world.inventory),
     )
+
+
+def test_a_scoring_worker_on_one_core_decides_the_same(
+    tmp_path: Path, world: SyntheticData, predictor: ElasticSkuPredictor
+) -> None:
+    # a Spark task or a `score --jobs` worker runs the loaded predictor on its share of the
+    # cores: the same decisions, and the predictor it came from keeps its own setting
+    loaded = ElasticSkuPredictor.load(predictor.save(tmp_path / "p"))
+    one = loaded.with_jobs(1)
+    assert one.demand_.config.n_jobs == 1
+    assert loaded.demand_.config.n_jobs == CFG.demand.n_jobs == 2
+    pd.testing.assert_frame_equal(
+        one.predict(world.sales, world.inventory), loaded.predict(world.sales, world.inventory)
+    )

@@ -24,13 +24,15 @@ NEUTRAL_EXOG = {"price_ratio": 1.0, "promo": 0.0}
 
 
 class BoosterModel:
-    """A saved LightGBM booster behind the ``predict(X)`` that mlforecast calls."""
+    """A saved LightGBM booster behind the ``predict(X)`` that mlforecast calls, on
+    ``threads`` threads (a loaded booster would take every core of the machine)."""
 
-    def __init__(self, booster: Any) -> None:
+    def __init__(self, booster: Any, threads: int = 1) -> None:
         self.booster = booster
+        self.threads = threads
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.booster.predict(X))
+        return np.asarray(self.booster.predict(X, num_threads=self.threads))
 
 
 def make_mlf(cfg: DemandConfig) -> Any:
@@ -198,7 +200,7 @@ def predict_lgb(
         panel = latest(panel, history_needed(cfg), cfg)  # every series ends at the last period
         with quiet():
             mlf.preprocess(lgb_frame(panel, exog, statics, calendar), static_features=statics)
-        mlf.models_ = {LGB: BoosterModel(booster)}
+        mlf.models_ = {LGB: BoosterModel(booster, cfg.n_jobs)}
     future = mlf.make_future_dataframe(h)
     X = future_exog(lgb_frame(panel, exog, statics), future, exog, calendar, plan)
     with quiet():

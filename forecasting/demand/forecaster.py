@@ -55,11 +55,7 @@ from forecasting.demand.selection import (
     uses_lgb,
     with_ensembles,
 )
-from forecasting.errors import (
-    FallbackWarning,
-    ForecastingError,
-    ShortHistoryWarning,
-)
+from forecasting.errors import FallbackWarning, ForecastingError, ShortHistoryWarning
 from forecasting.periods import horizon_days
 
 DEFAULT_CONFIG = DemandConfig()
@@ -156,12 +152,9 @@ class DemandForecaster(BaseEstimator):
         all_models: bool = False,
         spark: Any = None,
     ) -> pd.DataFrame:
-        """Forecast ``horizon`` periods after the end of ``sales``.
-
-        ``calendar`` replaces the forecaster's own for this call; ``future``: the plan of
-        prices and promotions. ``all_models=True`` adds one column per candidate model
-        (for comparisons).
-        """
+        """Forecast ``horizon`` periods after the end of ``sales``: ``calendar`` replaces the
+        forecaster's own for this call, ``future`` plans prices and promotions,
+        ``all_models=True`` adds one column per candidate model (for comparisons)."""
         panel, keys, end, h, cal, plan = self._prepared(sales, horizon, calendar, future)
         return self._predict(panel, keys, end, h, all_models, spark, cal, plan)
 
@@ -243,6 +236,14 @@ class DemandForecaster(BaseEstimator):
         new.calendar_ = replacement_calendar(
             getattr(self, "calendar_", None), calendar, self.config, source
         )
+        return new
+
+    def with_jobs(self, n_jobs: int) -> DemandForecaster:
+        """The fitted forecaster predicting on ``n_jobs`` cores (statsforecast's workers,
+        LightGBM's threads), a Spark task's share say; the rest is shared with ``self``."""
+        self._check_fitted()
+        new = copy.copy(self)
+        new.config = self.config.with_(n_jobs=max(1, int(n_jobs)))
         return new
 
     def copy(self) -> DemandForecaster:

@@ -112,5 +112,5 @@ def predict_horizon_booster(
         prep = mlf.preprocess(frame, static_features=statics, dropna=False)
     rows = (prep["ds"] == dates[-1]).to_numpy()
     X = prep.loc[rows, feature_columns(mlf)]
-    pred = np.clip(np.asarray(booster.predict(X)), 0.0, None)
+    pred = np.clip(np.asarray(booster.predict(X, num_threads=cfg.n_jobs)), 0.0, None)
     return pd.DataFrame({"unique_id": prep.loc[rows, "unique_id"].to_numpy(), LGB: pred})

@@ -152,6 +152,15 @@ class ElasticSkuPredictor(BaseEstimator):
         other.demand_ = self.demand_.with_calendar(calendar, source)
         return other
 
+    def with_jobs(self, n_jobs: int) -> ElasticSkuPredictor:
+        """The fitted predictor scoring on ``n_jobs`` cores (`DemandForecaster.with_jobs`):
+        a Spark task or a ``score --jobs`` worker takes its share, not every core."""
+        if not hasattr(self, "demand_"):
+            raise ForecastingError("call fit() (or ElasticSkuPredictor.load) first")
+        other = copy.copy(self)
+        other.demand_ = self.demand_.with_jobs(n_jobs)
+        return other
+
     def with_policy(self, **changes: Any) -> ElasticSkuPredictor:
         """The fitted predictor under other policy settings (the fitted parts are shared:
         they are only read)."""

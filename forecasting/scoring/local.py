@@ -133,7 +133,9 @@ def score_parts(
     # loads any model (loading puts the model's bundled code first on sys.path, which the
     # workers would inherit)
     context = multiprocessing.get_context("spawn")
-    args = (model_uri, tracking_uri, inventory, chunk_size, os.getpid(), known)
+    # each worker's share of the cores: its statsforecast and LightGBM would take them all
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    args = (model_uri, tracking_uri, inventory, chunk_size, os.getpid(), known, threads)
     pool = ProcessPoolExecutor(jobs, context, initializer=_worker_init, initargs=args)
     try:
         running: deque[Future[pd.DataFrame]] = deque()
@@ -181,13 +183,14 @@ def _worker_init(
     chunk_size: int,
     parent: int,
     known: Known,
+    threads: int,
 ) -> None:
     _exit_with_parent(parent)
     if tracking_uri:
         configure(tracking_uri)
     _WORKER.update(inventory=inventory, chunk_size=chunk_size, future=known.future)
     try:
-        _WORKER["predictor"] = known.applied(load_predictor(model_uri))
+        _WORKER["predictor"] = known.applied(load_predictor(model_uri)).with_jobs(threads)
     except ForecastingError as exc:  # given back with the first part: one clear error
         _WORKER["error"] = str(exc)
 

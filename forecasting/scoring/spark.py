@@ -118,7 +118,13 @@ def _log_config() -> Path:
     return path
 
 
-def _load(model_uri: str, tracking_uri: str) -> Any:
+def _load(model_uri: str, tracking_uri: str, known: Any) -> Any:
+    """The predictor at ``model_uri``, loaded once per Python worker, with ``known``'s
+    calendar, on the cores Spark gave this task (``spark.task.cpus``): a task's LightGBM
+    and statsforecast would otherwise take every core of the executor's machine, and the
+    tasks beside it would wait."""
+    from pyspark import TaskContext
+
     key = (model_uri, tracking_uri)
     if key not in _MODELS:
         from forecasting.serving import load_predictor
@@ -126,7 +132,8 @@ def _load(model_uri: str, tracking_uri: str) -> Any:
 
         configure(tracking_uri)
         _MODELS[key] = load_predictor(model_uri)
-    return _MODELS[key]
+    context = TaskContext.get()
+    return known.applied(_MODELS[key]).with_jobs(context.cpus() if context else 1)
 
 
 def score_spark(
@@ -177,7 +184,7 @@ def score_spark(
         inventory = None
         if not stock.empty:
             inventory = validate(stock.drop(columns="_bucket"), INVENTORY, str(inventory_path))
-        predictor = known.applied(_load(model_uri, tracking_uri))
+        predictor = _load(model_uri, tracking_uri, known)
         return score_part(predictor, part, inventory, skus_per_group, known.future)[OUTPUT_COLUMNS]
 
     def score(part: pd.DataFrame) -> pd.DataFrame:
@@ -229,7 +236,7 @@ def _score_buckets(
     inventory = read_parquet(spark, inventory_path, INVENTORY) if inventory_path else None
 
     def score(batches: Any) -> Any:
-        predictor = known.applied(_load(model_uri, tracking_uri))
+        predictor = _load(model_uri, tracking_uri, known)
         for batch in batches:
             for files in batch["files"]:
                 name = f"{folder} ({os.path.basename(os.path.dirname(files[0]))})"
