@@ -403,11 +403,21 @@ def _decisions_equal(a: Path, b: Path) -> bool:
     )
 
 
-def part_cluster(sizes: list[int], seed: int, buckets: int | None = None) -> dict[str, Any]:
+CLUSTER_SETTINGS = ("pandas", "cluster", "local")
+
+
+def part_cluster(
+    sizes: list[int],
+    seed: int,
+    buckets: int | None = None,
+    settings: tuple[str, ...] = CLUSTER_SETTINGS,
+    command: str = "",
+) -> dict[str, Any]:
     """Issue #18: the same SKUs scored by pandas, Spark local[2] and a standalone cluster
     of one and of two one-core workers, from the file (Spark: groupBy, a shuffle) and from
-    its `forecasting partition` folder (a task per bucket). Per setting a line through the
-    sizes: fixed overhead (seconds at zero rows) and seconds per million rows."""
+    its `forecasting partition` folder (a task per bucket). ``settings``: which of pandas,
+    cluster and local to run (the rows of the others are kept from an earlier run). Each
+    row: seconds and peak memory per size, the command that made it."""
     from forecasting.scoring.standalone import StandaloneCluster
 
     rows_of: dict[int, int] = {}
@@ -427,66 +437,109 @@ def part_cluster(sizes: list[int], seed: int, buckets: int | None = None) -> dic
             partition_runs[n] = run_measured(cmd)
             inputs = {"file": data, "partitioned": folder}
             reference = Path(tmp) / f"pandas_file_{n}.parquet"
-            runs.setdefault("pandas file", {})[n] = run_measured(_score_cmd(data, reference, uri))
-            runs.setdefault("pandas partitioned", {})[n] = run_measured(
-                _score_cmd(folder, Path(tmp) / f"pandas_part_{n}.parquet", uri)
-            )
-            masters = {"spark local[2]": "local[2]"}
-            for workers in (1, 2):
-                with StandaloneCluster(workers=workers, cores=1, memory="4g") as cluster:
-                    masters[f"cluster {workers} worker(s)"] = cluster.master_url
-                    for kind, source in inputs.items():
-                        name = f"cluster {workers} worker(s) {kind}"
-                        out = Path(tmp) / f"{name.replace(' ', '_')}_{n}.parquet"
-                        runs.setdefault(name, {})[n] = run_measured(
-                            _score_cmd(
-                                source,
-                                out,
-                                uri,
-                                "--engine",
-                                "spark",
-                                "--spark-master",
-                                cluster.master_url,
-                            )
-                        )
-                        equal[f"{name} {n}"] = _decisions_equal(out, reference)
-            for kind, source in inputs.items():
-                name = f"spark local[2] {kind}"
-                out = Path(tmp) / f"{name.replace(' ', '_')}_{n}.parquet"
-                runs.setdefault(name, {})[n] = run_measured(
-                    _score_cmd(source, out, uri, "--engine", "spark", "--spark-master", "local[2]")
-                )
-                equal[f"{name} {n}"] = _decisions_equal(out, reference)
+            pandas = {"file": reference, "partitioned": Path(tmp) / f"pandas_part_{n}.parquet"}
+            for kind, out in pandas.items():
+                run = run_measured(_score_cmd(inputs[kind], out, uri))
+                if "pandas" in settings:
+                    runs.setdefault(f"pandas {kind}", {})[n] = run
+            masters: dict[str, str] = {}
+            if "cluster" in settings:
+                for workers in (1, 2):
+                    with StandaloneCluster(workers=workers, cores=1, memory="4g") as cluster:
+                        masters[f"cluster {workers} worker(s)"] = cluster.master_url
+                        _spark_rows(runs, equal, inputs, n, uri, tmp, reference,
+                                    f"cluster {workers} worker(s)", cluster.master_url)  # fmt: skip
+            if "local" in settings:
+                _spark_rows(runs, equal, inputs, n, uri, tmp, reference, "spark local[2]",
+                            "local[2]")  # fmt: skip
+    return {
+        "skus": sizes,
+        "rows": rows_of,
+        "runs": {name: {**by_size, "command": command} for name, by_size in runs.items()},
+        "partition": partition_runs,
+        "same_decisions_as_pandas": equal,
+    }
+
+
+def _spark_rows(
+    runs: dict[str, dict[int, dict[str, Any]]],
+    equal: dict[str, bool],
+    inputs: dict[str, Path],
+    n: int,
+    uri: str,
+    tmp: str,
+    reference: Path,
+    setting: str,
+    master: str,
+) -> None:
+    for kind, source in inputs.items():
+        name = f"{setting} {kind}"
+        out = Path(tmp) / f"{name.replace(' ', '_')}_{n}.parquet"
+        cmd = _score_cmd(source, out, uri, "--engine", "spark", "--spark-master", master)
+        runs.setdefault(name, {})[n] = run_measured(cmd)
+        equal[f"{name} {n}"] = _decisions_equal(out, reference)
+
+
+def cluster_summary(measured: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+    """The table of `part_cluster`'s runs (rows of settings not run now kept from
+    ``previous``, the last summary, when it has the same sizes): per row the seconds and
+    peak memory per size, a line through the sizes (fixed seconds at zero rows, seconds per
+    million rows) and its command; then the ratios the targets name."""
+    sizes = measured["skus"]
+    runs = dict(measured["runs"])
+    equal = dict(measured["same_decisions_as_pandas"])
+    partition = measured["partition"]
+    if previous and "runs" not in previous and "table" in previous:  # written before rows
+        previous["runs"] = {  # had their own commands: the one command of that run
+            row["setting"]: {
+                **{
+                    n: {"seconds": row[f"seconds_{n}"], "peak_rss_mib": row[f"peak_rss_mib_{n}"]}
+                    for n in previous.get("skus", [])
+                },
+                "command": previous.get("command", ""),
+            }
+            for row in previous["table"]
+        }
+    if previous and previous.get("skus") == sizes and "runs" in previous:
+        runs = {**previous["runs"], **runs}
+        equal = {**previous.get("same_decisions_as_pandas", {}), **equal}
+        partition = measured["partition"] or previous.get("partition", {})
     table = []
     for name, by_size in runs.items():
-        xs = np.array([rows_of[n] / 1e6 for n in sizes])
-        ys = np.array([by_size[n]["seconds"] for n in sizes])
+        xs = np.array([measured["rows"][n] / 1e6 for n in sizes])
+        ys = np.array([by_size[n]["seconds"] if n in by_size else by_size[str(n)]["seconds"]
+                       for n in sizes])  # fmt: skip
+        get = {int(k): v for k, v in by_size.items() if k != "command"}
         # one size cannot split fixed from per-row cost: both left out then
         slope, intercept = np.polyfit(xs, ys, 1) if len(sizes) > 1 else (np.nan, np.nan)
         table.append(
             {
                 "setting": name,
-                **{f"seconds_{n}": by_size[n]["seconds"] for n in sizes},
-                **{f"peak_rss_mib_{n}": by_size[n].get("peak_rss_mib") for n in sizes},
+                **{f"seconds_{n}": get[n]["seconds"] for n in sizes},
+                **{f"peak_rss_mib_{n}": get[n].get("peak_rss_mib") for n in sizes},
                 "fixed_seconds": None if np.isnan(intercept) else round(float(intercept), 1),
                 "seconds_per_million_rows": None if np.isnan(slope) else round(float(slope), 2),
+                "command": by_size.get("command", ""),
             }
         )
     seconds = {row["setting"]: row[f"seconds_{max(sizes)}"] for row in table}
+
+    def ratio(a: str, b: str) -> float | None:
+        return round(seconds[a] / seconds[b], 2) if a in seconds and b in seconds else None
+
     return {
         "skus": sizes,
-        "rows": rows_of,
+        "rows": measured["rows"],
         "table": table,
-        "partition": partition_runs,
+        "runs": runs,
+        "partition": partition,
         "same_decisions_as_pandas": equal,
         "two_workers_over_one": {
-            kind: round(
-                seconds[f"cluster 1 worker(s) {kind}"] / seconds[f"cluster 2 worker(s) {kind}"], 2
-            )
+            kind: ratio(f"cluster 1 worker(s) {kind}", f"cluster 2 worker(s) {kind}")
             for kind in ("file", "partitioned")
         },
-        "spark_local_partitioned_over_pandas_partitioned": round(
-            seconds["spark local[2] partitioned"] / seconds["pandas partitioned"], 2
+        "spark_local_partitioned_over_pandas_partitioned": ratio(
+            "spark local[2] partitioned", "pandas partitioned"
         ),
         "targets": {
             "two_workers_over_one_min": 1.7,
@@ -495,7 +548,8 @@ def part_cluster(sizes: list[int], seed: int, buckets: int | None = None) -> dic
             "partition_100k_seconds_max": 120,
         },
         "note": "fixed and per-row cost: a line through the sizes' times (two points: exact); "
-        "peak memory is the driver's process tree (a cluster's executors run under its workers)",
+        "peak memory is the driver's process tree (a cluster's executors run under its "
+        "workers); the pandas engine runs score's default --jobs (the cores, at most 4)",
     }
 
 
@@ -505,6 +559,13 @@ def main() -> None:
         "--part", choices=["train", "score", "spark", "cluster", "all"], default="all"
     )
     parser.add_argument("--cluster-sizes", type=int, nargs="+", default=[20_000, 100_000])
+    parser.add_argument(
+        "--cluster-settings",
+        nargs="+",
+        choices=CLUSTER_SETTINGS,
+        default=list(CLUSTER_SETTINGS),
+        help="which rows of --part cluster to run (the others are kept from scale.json)",
+    )
     parser.add_argument("--score-sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--spark-skus", type=int, default=20_000)
     parser.add_argument("--autoets-sample", type=int, default=300)
@@ -529,7 +590,10 @@ def main() -> None:
     if args.part in ("spark", "all"):
         result["spark"] = {**part_spark(args.spark_skus, args.seed), "command": command}
     if args.part in ("cluster", "all"):
-        result["cluster"] = {**part_cluster(args.cluster_sizes, args.seed), "command": command}
+        measured = part_cluster(
+            args.cluster_sizes, args.seed, settings=tuple(args.cluster_settings), command=command
+        )
+        result["cluster"] = cluster_summary(measured, result.get("cluster"))
     if args.part in ("train", "all"):
         key = "train_calendar" if args.calendar else "train"  # both kept side by side
         result[key] = {
