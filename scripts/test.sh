@@ -6,4 +6,6 @@ EXTRAS="dev,spark" source "$(dirname "$0")/_venv.sh"
 echo "== ruff"; ruff check forecasting tests benchmarks && ruff format --check forecasting tests benchmarks
 echo "== mypy"; mypy
 echo "== import-linter"; lint-imports --no-cache | tail -n 6
-echo "== pytest"; exec python -m pytest "$@"
+# two pytest workers, a test file each at a time (a file's fixtures, a Spark cluster or a
+# fitted predictor, are built once): many tests wait on subprocesses, a JVM or a server
+echo "== pytest"; exec python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"

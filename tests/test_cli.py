@@ -20,6 +20,7 @@ COMMANDS = {
     "build-predictor": ["--transactions", "--sales", "--inventory", "--name", "--alias"],
     "score": ["--model", "--sales", "--inventory", "--output"],
     "simulate": ["--sales", "--inventory"],
+    "link-customers": ["--identities", "--output", "--engine", "--threshold"],
 }
 
 

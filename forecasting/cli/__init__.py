@@ -20,6 +20,7 @@ from forecasting.cli import (
     build_predictor,
     data,
     demo,
+    link_customers,
     score,
     simulate,
     train_demand,
@@ -28,7 +29,16 @@ from forecasting.cli import (
 from forecasting.cli.common import EXIT_USER_ERROR, uri_parent
 from forecasting.errors import ForecastingError
 
-COMMANDS = (demo, train_demand, train_propensity, build_predictor, score, simulate, data)
+COMMANDS = (
+    demo,
+    train_demand,
+    train_propensity,
+    build_predictor,
+    score,
+    simulate,
+    data,
+    link_customers,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,9 +9,11 @@ from forecasting import tracking
 from forecasting.cli.common import (
     config_from_args,
     known_arguments,
+    links_argument,
     named_sources,
     policy_argument,
     read_known,
+    read_links_file,
     read_policy,
 )
 from forecasting.data.contracts import TRANSACTIONS
@@ -53,9 +55,19 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="move the alias even when the gate fails or cannot compare (said in the verdict)",
     )
     known_arguments(p)
+    links_argument(p)
     p.set_defaults(
         handler=_build_predictor,
-        inputs=("transactions", "sales", "inventory", "skus", "policy", "calendar", "future"),
+        inputs=(
+            "transactions",
+            "sales",
+            "inventory",
+            "skus",
+            "policy",
+            "calendar",
+            "future",
+            "links",
+        ),
     )
 
 
@@ -98,6 +110,8 @@ def _build_predictor(args: argparse.Namespace) -> int:
             policy_file=policy_text,
             calendar=calendar,
             future=future,
+            links=read_links_file(args),
+            links_source=args.links,
         )
     d = result.decisions
     print(

@@ -141,3 +141,22 @@ def named_sources(args: argparse.Namespace) -> Iterator[None]:
         raise DataContractError(
             str(path), exc.problem, exc.fix, column=exc.column, rows=exc.rows
         ) from None
+
+
+def links_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--links",
+        metavar="FILE",
+        help="the output of link-customers: each channel's customer ID becomes the person's "
+        "before repurchase features and rates",
+    )
+
+
+def read_links_file(args: argparse.Namespace) -> Any:
+    """The ``--links`` table read with text IDs (None without the option)."""
+    if not getattr(args, "links", None):
+        return None
+    from forecasting.data.contracts import LINKS
+    from forecasting.data.io import read_table
+
+    return read_table(args.links, LINKS)

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from forecasting import tracking
-from forecasting.cli.common import config_from_args, run_line
+from forecasting.cli.common import config_from_args, links_argument, read_links_file, run_line
 from forecasting.data.contracts import TRANSACTIONS
 from forecasting.errors import ForecastingError
 
@@ -26,6 +26,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--n-train-cutoffs", type=int, default=4, help="earlier cutoffs stacked")
     p.add_argument("--cutoff-step-days", type=int, help="days between them (default: N)")
     p.add_argument("--no-register", action="store_true", help="log the run, do not register")
+    links_argument(p)
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(
         handler=_train_propensity, inputs=("transactions", "links"), outputs=("scores_out",)
@@ -60,6 +61,8 @@ def _train_propensity(args: argparse.Namespace) -> int:
         tracking_uri=args.tracking_uri,
         register=not args.no_register,
         source=str(args.transactions),
+        links=read_links_file(args),
+        links_source=args.links,
     )
     if args.scores_out:
         write_table(result.scores[["customer_id", "score"]], args.scores_out)

@@ -126,7 +126,45 @@ FUTURE = TableContract(
     key=("sku_id", "channel", "ds"),
 )
 
-CONTRACTS = {c.name: c for c in (SALES, TRANSACTIONS, INVENTORY, SKUS, CALENDAR, FUTURE)}
+IDENTITIES = TableContract(
+    "identities",
+    (
+        Column("record_id", "id"),
+        Column("channel", "id"),
+        Column("customer_id", "id", required=False),
+        Column("first_name", "id", required=False),
+        Column("last_name", "id", required=False),
+        Column("birth_date", "date", required=False),
+        Column("email", "id", required=False),
+        Column("phone", "id", required=False),
+        Column("address", "id", required=False),
+        Column("city", "id", required=False),
+        Column("postcode", "id", required=False),
+        Column("state", "id", required=False),
+        Column("member_id", "id", required=False),
+        # the true person, when known (a generated world, a labelled sample): scored
+        # against, never used to link
+        Column("true_person_id", "id", required=False),
+    ),
+    key=("record_id",),
+)
+
+#: What ``link-customers`` writes and ``--links`` reads.
+LINKS = TableContract(
+    "links",
+    (
+        Column("record_id", "id"),
+        Column("channel", "id"),
+        Column("customer_id", "id", required=False),
+        Column("person_id", "id"),
+        Column("match_probability", "number", required=False, lower=0.0),
+    ),
+    key=("record_id",),
+)
+
+CONTRACTS = {
+    c.name: c for c in (SALES, TRANSACTIONS, INVENTORY, SKUS, CALENDAR, FUTURE, IDENTITIES, LINKS)
+}
 
 
 def validate(

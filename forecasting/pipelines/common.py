@@ -1,8 +1,11 @@
-"""What every training pipeline records about the data a model learned from."""
+"""What the training pipelines share: the data a model learned from, recorded; customers
+mapped to people by the links of ``link-customers``."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import pandas as pd
 
 from forecasting import tracking
 from forecasting.periods import training_period
@@ -19,3 +22,15 @@ def record_training_period(
     if name is not None and version is not None:
         tracking.set_version_tags(name, version, tags, uri)
     return period
+
+
+def linked(
+    tx: pd.DataFrame, links: pd.DataFrame | None, source: str = "<links>"
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """``tx`` with each channel's customer mapped to their person by ``links`` (the output
+    of ``link-customers``), and the counts of what merged; ``tx`` as given without links."""
+    if links is None:
+        return tx, {}
+    from forecasting.identity import apply_links, read_links
+
+    return apply_links(tx, read_links(links, source))

@@ -15,7 +15,7 @@ from forecasting.data.contracts import SALES, TRANSACTIONS, validate
 from forecasting.demand.forecaster import DemandForecaster
 from forecasting.demand.report import backtest_report, overall
 from forecasting.periods import PANDAS_FREQ, period_start
-from forecasting.pipelines.common import record_training_period
+from forecasting.pipelines.common import linked, record_training_period
 from forecasting.policy.file import policy_to_toml
 from forecasting.predictor import (
     ElasticSkuPredictor,
@@ -82,6 +82,8 @@ def build_predictor(
     policy_file: str | None = None,
     calendar: pd.DataFrame | None = None,
     future: pd.DataFrame | None = None,
+    links: pd.DataFrame | None = None,
+    links_source: str | None = None,
 ) -> BuildResult:
     """Fit, log and register the predictor; move ``alias`` to it only through the gate
     (`compare_with_champion`), or with ``force``. The version registered is fitted on all
@@ -90,11 +92,13 @@ def build_predictor(
     policy file (``policy.toml``, every field), and ``policy_file`` (the text of the file it
     came from, if any) as ``policy_file.toml``. ``calendar`` / ``future``: what the demand
     forecast knows in advance (the predictor keeps the calendar; the champion is judged
-    with it when it was trained with the same columns)."""
+    with it when it was trained with the same columns). ``links``: customers mapped to
+    people first (`forecasting.pipelines.common.linked`)."""
     name = name or tracking.PREDICTOR_MODEL
     alias = alias or tracking.SERVING_ALIAS
     cfg = config or PredictorConfig()
     tx = validate(transactions, TRANSACTIONS, "<transactions>")
+    tx, merged = linked(tx, links, links_source or "<links>")
     if sales is None:
         sales = transactions_to_sales(tx, cfg.demand.freq)
     sales = validate(sales, SALES, "<sales>")
@@ -124,6 +128,7 @@ def build_predictor(
         "share_new_launch": float(decisions["hold_reason"].str.contains("new_launch").mean()),
         "mean_stockout_share": float(decisions["stockout_share"].mean()),
         "lost_sales_units": float(decisions["lost_sales_units"].sum()),
+        **merged,
     }
     result = BuildResult(predictor, decisions, figures, verdict)
     with tracking.start_run("predictor", "build-predictor", tracking_uri=tracking_uri) as run:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from forecasting import tracking
 from forecasting.data.contracts import TRANSACTIONS, validate
-from forecasting.pipelines.common import record_training_period
+from forecasting.pipelines.common import linked, record_training_period
 from forecasting.propensity.metrics import calibration_table, holdout_metrics
 from forecasting.propensity.model import PropensityConfig, PropensityModel
 from forecasting.propensity.plots import calibration_plot, importance_plot
@@ -35,9 +35,15 @@ def train_propensity(
     register: bool = True,
     registered_name: str = tracking.PROPENSITY_MODEL,
     source: str | None = None,
+    links: pd.DataFrame | None = None,
+    links_source: str | None = None,
 ) -> PropensityResult:
+    """Fit at ``cutoff``, score every customer, log the run (and register the model).
+    ``links`` (the output of ``link-customers``): each channel's customer ID becomes the
+    person's before any feature or SKU repurchase rate; the run records what merged."""
     cfg = config or PropensityConfig()
     tx = validate(transactions, TRANSACTIONS, source or "<transactions>")
+    tx, merged = linked(tx, links, links_source or "<links>")
     model = PropensityModel(cfg).fit(tx, cutoff)
     scores = model.predict(tx, cutoff)
     metrics = holdout_metrics(model)
@@ -54,8 +60,10 @@ def train_propensity(
                 "train_cutoffs": ",".join(getattr(model, "train_cutoffs_", [])),
                 "holdout_cutoff": str(getattr(model, "holdout_cutoff_", None)),
                 "strategy": model.strategy_,
+                "data.links": links_source or ("<DataFrame>" if links is not None else ""),
             }
         )
+        tracking.log_metrics(merged)
         tracking.set_tags({"strategy": model.strategy_})
         if getattr(model, "reason_", None):
             tracking.set_tags({"strategy_reason": model.reason_})

@@ -49,14 +49,19 @@ def require_pyspark() -> Any:
     return pyspark
 
 
-def spark_session(master: str = "local[*]", app: str = "forecasting") -> Any:
-    """A Spark session; a local master binds to 127.0.0.1 with the UI off."""
+def spark_session(
+    master: str = "local[*]", app: str = "forecasting", jars: tuple[str, ...] = ()
+) -> Any:
+    """A Spark session; a local master binds to 127.0.0.1 with the UI off. ``jars``: JVM
+    libraries the session loads (Splink's string-similarity functions, say)."""
     require_pyspark()
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app)
+    if jars:
+        builder = builder.config("spark.jars", ",".join(jars))
     # the driver JVM's log goes to a file, not the terminal: a failed task would otherwise
     # print pages of Java traces around the one line that says what went wrong
     log_config = _log_config()

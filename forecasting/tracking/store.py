@@ -20,6 +20,7 @@ EXPERIMENTS = {
     "propensity": "forecasting-propensity",
     "predictor": "forecasting-predictor",
     "simulation": "forecasting-simulation",
+    "identity": "forecasting-identity",
     "demo": "forecasting-demo",
 }
 #: Registered model names and the serving alias (DESIGN.md).
