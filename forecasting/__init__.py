@@ -42,6 +42,9 @@ _PUBLIC = {
     "train_propensity": "forecasting.pipelines.propensity",
     "build_predictor": "forecasting.pipelines.predictor",
     "run_simulation": "forecasting.pipelines.simulation",
+    "CustomerLinker": "forecasting.identity.linkage",
+    "LinkConfig": "forecasting.identity.linkage",
+    "link_customers": "forecasting.pipelines.identity",
 }
 
 if TYPE_CHECKING:
@@ -52,7 +55,9 @@ if TYPE_CHECKING:
     from forecasting.demand.classification import classify_demand
     from forecasting.demand.config import DemandConfig
     from forecasting.demand.forecaster import DemandForecaster
+    from forecasting.identity.linkage import CustomerLinker, LinkConfig
     from forecasting.pipelines.demand import train_demand
+    from forecasting.pipelines.identity import link_customers
     from forecasting.pipelines.predictor import build_predictor
     from forecasting.pipelines.propensity import train_propensity
     from forecasting.pipelines.simulation import run_simulation
@@ -78,11 +83,13 @@ __all__ = [
     "SALES",
     "SKUS",
     "TRANSACTIONS",
+    "CustomerLinker",
     "DataContractError",
     "DemandConfig",
     "DemandForecaster",
     "ElasticSkuPredictor",
     "ForecastingError",
+    "LinkConfig",
     "PolicyConfig",
     "PredictorConfig",
     "PropensityConfig",
@@ -93,6 +100,7 @@ __all__ = [
     "build_predictor",
     "classify_demand",
     "generate_omnichannel",
+    "link_customers",
     "read_table",
     "run_simulation",
     "train_demand",

@@ -139,7 +139,9 @@ def test_the_statement_count_sees_a_long_function() -> None:
     assert _statements(tree.body[0]) == MAX_STATEMENTS + 1
 
 
-@pytest.mark.parametrize("name", ["DemandForecaster", "PropensityModel", "ElasticSkuPredictor"])
+@pytest.mark.parametrize(
+    "name", ["DemandForecaster", "PropensityModel", "ElasticSkuPredictor", "CustomerLinker"]
+)
 def test_estimators_follow_the_scikit_learn_contract(name: str) -> None:
     from sklearn.base import clone
 

@@ -16,7 +16,7 @@ from forecasting.cli import main
 from forecasting.data.contracts import IDENTITIES, validate
 from forecasting.data.synthetic import generate_omnichannel
 from forecasting.data.synthetic_identities import SiloedCustomers, silo_customers
-from forecasting.errors import DataContractError
+from forecasting.errors import DataContractError, ForecastingError
 from forecasting.identity import CustomerLinker, apply_links, normalise, read_links
 from forecasting.identity.metrics import pairwise_scores
 
@@ -109,6 +109,24 @@ def test_records_of_one_channel_customer_are_one_person_whatever_the_model(
     norm = normalise(validate(pd.concat([ids, twin]), IDENTITIES, "ids"))
     links = CustomerLinker().fit(norm).links_.set_index("record_id")
     assert links.loc["zz-twin", "person_id"] == links.loc[ids["record_id"].iloc[0], "person_id"]
+
+
+def test_a_table_too_thin_to_learn_from_fails_in_one_line() -> None:
+    thin = pd.DataFrame(
+        {
+            "record_id": ["a", "b"],
+            "channel": ["app", "store"],
+            "first_name": ["Ann", "Bob"],
+            "phone": ["123456789", "987654321"],
+        }
+    )
+    with pytest.raises(ForecastingError) as err:
+        CustomerLinker().fit(normalise(validate(thin, IDENTITIES, "ids")))
+    text = str(err.value)
+    assert "2 records" in text and "'phone'" in text and "\n" not in text
+    nothing = thin[["record_id", "channel"]]
+    with pytest.raises(ForecastingError, match="no identifying field has a value"):
+        CustomerLinker().fit(normalise(validate(nothing, IDENTITIES, "ids")))
 
 
 def test_links_map_each_channel_customer_to_their_person(silos: SiloedCustomers) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from forecasting.errors import ForecastingError
 from forecasting.identity.normalise import FIELDS
@@ -27,6 +28,8 @@ from forecasting.identity.normalise import FIELDS
 #: Fields tried, in this order, as the second EM blocking rule and in the default
 #: blocking of predictions (a person rarely changes them between channels).
 STRONG = ("birth_date", "phone", "email", "member_id", "postcode")
+#: The prior kept when no near-certain pair exists to estimate it (Splink's default).
+PRIOR_WITHOUT_EVIDENCE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -121,10 +124,10 @@ def _deterministic(fields: list[str]) -> list[Any]:
     return rules or blocking_rules(fields)[:1]
 
 
-def _em_rules(fields: list[str]) -> list[Any]:
-    """Two EM sessions blocked on different fields, so every comparison is learned once."""
-    from splink import block_on
-
+def _em_rules(fields: list[str]) -> list[tuple[str, ...]]:
+    """Two EM sessions blocked on different fields, so every comparison is learned in one
+    of them; a session whose blocking covers every comparison has nothing to learn and is
+    left out."""
     strong = [f for f in STRONG if f in fields]
     if "first_name" in fields and "last_name" in fields:
         first: tuple[str, ...] = ("first_name", "last_name")
@@ -133,10 +136,20 @@ def _em_rules(fields: list[str]) -> list[Any]:
     else:
         first = (fields[0],)
     second = strong[0] if strong else next((f for f in fields if f not in first), None)
-    return [block_on(*first)] + ([block_on(second)] if second else [])
+    rules = [first] + ([(second,)] if second else [])
+    return [r for r in rules if _left_to_learn(r, fields)]
 
 
-class CustomerLinker:
+def _left_to_learn(rule: tuple[str, ...], fields: list[str]) -> bool:
+    """Whether a session blocked on ``rule`` leaves a comparison to learn (first and last
+    name are one comparison)."""
+    used = set(rule) | (
+        {"first_name", "last_name"} if set(rule) & {"first_name", "last_name"} else set()
+    )
+    return any(f not in used for f in fields)
+
+
+class CustomerLinker(BaseEstimator):
     """Links the records of a normalised identities table (`forecasting.identity.normalise`).
 
     ``fit(identities)`` trains the model and links; ``links_`` is one row per record:
@@ -152,7 +165,12 @@ class CustomerLinker:
         self.config = config or LinkConfig()
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {"config": self.config, **(asdict(self.config) if deep else {})}
+        """``{"config": ...}``; with ``deep`` also every config field as ``config__name``,
+        ready for ``mlflow.log_params``."""
+        params: dict[str, Any] = {"config": self.config}
+        if deep:
+            params.update({f"config__{k}": v for k, v in asdict(self.config).items()})
+        return params
 
     def fit(self, identities: pd.DataFrame, db_api: Any = None) -> CustomerLinker:
         """Train on ``identities`` and link them. ``db_api``: a Splink database API (default
@@ -189,17 +207,52 @@ class CustomerLinker:
         )
         # a pandas table is accepted, though the annotation names only table names
         linker = Linker(table, settings, db_api=db_api, set_up_basic_logging=False)  # type: ignore[arg-type]
-        logging.getLogger("splink").setLevel(logging.ERROR)
-        if len(table) > 1:
-            linker.training.estimate_probability_two_random_records_match(
-                _deterministic(self.fields_), recall=cfg.recall
-            )
+        splink_log = logging.getLogger("splink")
+        level = splink_log.level
+        splink_log.setLevel(logging.ERROR)  # its training log; what matters is in the run
+        try:
+            self._train_and_link(linker, identities)
+        finally:
+            splink_log.setLevel(level)
+        return self
+
+    def _train_and_link(self, linker: Any, identities: pd.DataFrame) -> None:
+        from splink import block_on
+        from splink.internals.exceptions import EMTrainingException
+
+        cfg = self.config
+        self.training_skipped_: list[str] = []
+        if len(identities) > 1:
+            try:
+                linker.training.estimate_probability_two_random_records_match(
+                    _deterministic(self.fields_), recall=cfg.recall
+                )
+            except Exception as exc:  # no near-certain pair: Splink's default prior stays
+                self.training_skipped_.append(f"prior: {str(exc).splitlines()[0]}")
+            settings = linker._settings_obj
+            if not settings._probability_two_random_records_match > 0:
+                # no near-certain pair at all: a prior of 0 would rule every link out (and
+                # Splink's SQL breaks on it); its default stays, said with the run
+                settings._probability_two_random_records_match = PRIOR_WITHOUT_EVIDENCE
+                self.training_skipped_.append("prior: no near-certain pair, default kept")
             linker.training.estimate_u_using_random_sampling(
                 max_pairs=cfg.u_max_pairs, seed=cfg.seed
             )
             for rule in _em_rules(self.fields_):
-                linker.training.estimate_parameters_using_expectation_maximisation(rule)
-        predictions = linker.inference.predict(threshold_match_probability=cfg.threshold)
+                try:
+                    linker.training.estimate_parameters_using_expectation_maximisation(
+                        block_on(*rule)
+                    )
+                except EMTrainingException:  # no pair shares the key: nothing to learn from
+                    self.training_skipped_.append(f"EM blocked on {' and '.join(rule)}: no pairs")
+        try:
+            predictions = linker.inference.predict(threshold_match_probability=cfg.threshold)
+        except Exception as exc:  # Splink's SQL on a model with nothing learned
+            raise ForecastingError(
+                f"no linkage model could be learned from {len(identities)} records with the "
+                f"fields {self.fields_} ({'; '.join(self.training_skipped_) or 'see Splink'}): "
+                "give more records, or more identifying fields per record"
+            ) from exc
         clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
             predictions, threshold_match_probability=cfg.threshold
         )
@@ -209,7 +262,6 @@ class CustomerLinker:
         self.pairs_ = pairs
         self.parameters_ = parameters(self.model_)
         self.links_ = _links(identities, people, pairs)
-        return self
 
 
 def _links(identities: pd.DataFrame, people: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:

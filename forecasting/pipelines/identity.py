@@ -79,10 +79,22 @@ def link_customers(
             FallbackWarning,
             stacklevel=2,
         )
+    if linker.training_skipped_:
+        warnings.warn(
+            "training steps left out: " + "; ".join(linker.training_skipped_),
+            FallbackWarning,
+            stacklevel=2,
+        )
     metrics = {**cluster_counts(links["person_id"]), **merged_customers(links)}
     if "true_person_id" in table and table["true_person_id"].notna().all():
         metrics.update(pairwise_scores(links["person_id"], table["true_person_id"]))
-    metrics.update({"seconds": round(seconds, 2), "untrained_levels": float(len(untrained))})
+    metrics.update(
+        {
+            "seconds": round(seconds, 2),
+            "untrained_levels": float(len(untrained)),
+            "training_steps_skipped": float(len(linker.training_skipped_)),
+        }
+    )
     result = LinkResult(links, linker, metrics, ignored, untrained)
     with tracking.start_run("identity", "link-customers", tracking_uri=tracking_uri) as run:
         tracking.log_config(cfg, "link")
