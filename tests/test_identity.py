@@ -4,8 +4,6 @@ feeding repurchase propensity."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -203,34 +201,3 @@ def test_link_customers_cli_logs_the_model_and_feeds_propensity(
     run = client.search_runs([exp.experiment_id])[0]
     assert run.data.metrics["link_customers_merged"] > 0
     assert run.data.params["data.links"] == str(links_file)
-
-
-@pytest.mark.integration
-def test_link_customers_on_spark_finds_the_people_duckdb_finds(
-    silos: SiloedCustomers, tracking_uri: str, tmp_path: Path
-) -> None:
-    pytest.importorskip("pyspark")
-    # the first 80 people's records: Splink on Spark runs many small jobs whatever the size
-    people = silos.identities["true_person_id"].drop_duplicates().head(80)
-    ids = silos.identities[silos.identities["true_person_id"].isin(people)]
-    ids_file = tmp_path / "ids.parquet"
-    ids.to_parquet(ids_file)
-    found = {}
-    for engine in ("duckdb", "spark"):
-        out = tmp_path / f"links_{engine}.parquet"
-        # a process of its own: a Spark session started earlier in this one would lack
-        # Splink's jar
-        proc = subprocess.run(
-            [sys.executable, "-m", "forecasting.cli", "link-customers", "--identities",
-             str(ids_file), "--output", str(out), "--engine", engine, "--spark-master",
-             "local[2]", "--tracking-uri", tracking_uri],
-            capture_output=True, text=True, check=False, timeout=900,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        found[engine] = pd.read_parquet(out).set_index("record_id")["person_id"]
-    truth = ids.set_index("record_id")["true_person_id"]
-    spark = pairwise_scores(found["spark"], truth.reindex(found["spark"].index))
-    assert spark["f1"] > 0.9, spark
-    # the same model on another backend: almost every record in the same person
-    same = found["spark"].reindex(found["duckdb"].index) == found["duckdb"]
-    assert same.mean() > 0.97
