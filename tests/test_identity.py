@@ -1,5 +1,5 @@
 """One customer across channels: identity fields normalised, the generator's silos and their
-truth, Splink linkage on DuckDB (and Spark local[2]), the run in MLflow, and the links
+truth, Splink linkage on DuckDB, the run in MLflow, and the links
 feeding repurchase propensity."""
 
 from __future__ import annotations
