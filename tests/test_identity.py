@@ -127,7 +127,7 @@ def test_a_table_too_thin_to_learn_from_fails_in_one_line() -> None:
         CustomerLinker().fit(normalise(validate(nothing, IDENTITIES, "ids")))
 
 
-def test_links_map_each_channel_customer_to_their_person(silos: SiloedCustomers) -> None:
+def test_links_map_each_channel_customer_to_their_person() -> None:
     links = pd.DataFrame(
         {
             "record_id": ["r1", "r2", "r3"],
