@@ -232,22 +232,31 @@ def test_a_costly_model_that_wins_on_the_sample_is_fitted_on_the_whole_class() -
     assert model.selection_["smooth"] == ("AutoETS",)
 
 
-def test_a_costly_model_over_its_series_budget_is_dropped_and_said() -> None:
-    sales = _weekly_seasonal_sales(16, 200, seed=3)  # AutoETS wins the sample, as above
+def test_a_costly_model_over_its_series_budget_is_not_tried_and_said() -> None:
+    """A class whose series beyond the sample exceed ``costly_max_series`` could never keep
+    AutoETS, so it is not fitted on the sample either (AutoETS would win it: see above):
+    said in a warning and in the screening verdict, and the class gets a cheap model."""
+    sales = _weekly_seasonal_sales(16, 200, seed=3)
     cfg = FAST.with_(
         local_models=("AutoETS", "CrostonSBA"),
         use_lightgbm=False,
         costly_sample=5,
         costly_max_series=10,  # 11 series beyond the sample
     )
-    with pytest.warns(FallbackWarning, match=r"other 11 series .* costly_max_series=10"):
+    with pytest.warns(FallbackWarning, match=r"AutoETS not tried on the smooth class: .* 11 "):
         model = DemandForecaster(cfg).fit(sales)
-    verdict = model.screening_["smooth"]
-    assert verdict["best_on_sample"] == "AutoETS"
-    assert verdict["costly_kept"] is False and verdict["over_budget"] == 11
-    assert model.cv_["AutoETS"].isna().all()
+    assert model.screening_["smooth"] == {
+        "sample": 0,
+        "series": 16,
+        "costly_kept": False,
+        "over_budget": 11,
+    }
+    assert "AutoETS" not in model.cv_.columns or model.cv_["AutoETS"].isna().all()
     assert model.selection_["smooth"] == ("CrostonSBA",)
     assert np.isfinite(model.forecast()["forecast"]).all()
+    # within the budget it is tried and kept (the test above), one series more is not
+    roomy = DemandForecaster(cfg.with_(costly_max_series=11)).fit(sales)
+    assert roomy.screening_["smooth"]["costly_kept"] is True
 
 
 def test_backtest_forecasts_ignore_history_older_than_the_window(small: SyntheticData) -> None:

@@ -54,8 +54,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 def _train_demand(args: argparse.Namespace) -> int:
-    from forecasting.data.contracts import SALES
-    from forecasting.data.io import read_table, table_format, write_table
+    from forecasting.data.io import table_format, write_table
     from forecasting.demand.config import DemandConfig
     from forecasting.demand.report import forecast_columns
     from forecasting.pipelines.demand import train_demand
@@ -74,19 +73,17 @@ def _train_demand(args: argparse.Namespace) -> int:
     )
     engine = None
     if args.engine == "spark":
-        from forecasting.scoring.spark import read_parquet, spark_session
+        from forecasting.scoring.spark import spark_session
 
         for path in (args.sales, args.forecast_out):
             if path and table_format(path) != "parquet":
                 raise ForecastingError(f"--engine spark reads and writes Parquet, not {path}")
         engine = spark_session(args.spark_master, "forecasting-train-demand")
-        sales = read_parquet(engine, args.sales, SALES)
-    else:
-        sales = read_table(args.sales, SALES, categorical_ids=True, date_format=args.date_format)
     calendar, future = read_known(args)
     with named_sources(args):
         result = train_demand(
-            sales,
+            # passed, not held here: train_demand frees the table as read once it has its own
+            _read_sales(args, engine),
             cfg,
             tracking_uri=args.tracking_uri,
             register=not args.no_register,
@@ -116,3 +113,15 @@ def _train_demand(args: argparse.Namespace) -> int:
     if args.forecast_out:
         print(f"  forecasts: {args.forecast_out} ({len(result.forecast)} rows)")
     return 0
+
+
+def _read_sales(args: argparse.Namespace, engine: Any) -> Any:
+    """The sales file as a pandas table (IDs as categories), read by Spark with an engine."""
+    from forecasting.data.contracts import SALES
+    from forecasting.data.io import read_table
+
+    if engine is not None:
+        from forecasting.scoring.spark import read_parquet
+
+        return read_parquet(engine, args.sales, SALES)
+    return read_table(args.sales, SALES, categorical_ids=True, date_format=args.date_format)

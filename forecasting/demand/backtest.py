@@ -130,7 +130,7 @@ def backtest(
     hist = cfg.history_periods
     holdout = h + step * (nw - 1)
     local_data = latest(data, hist + holdout, cfg) if hist else data
-    sample = costly_sample(local_data, cfg, series_class)
+    sample = costly_sample(local_data, cfg, series_class, result)
     sampled = np.concatenate([np.asarray(v, dtype=np.int64) for v in sample.values()])
     frames = []
     for names, can_forward, costly in cv_groups(cfg):
@@ -234,18 +234,42 @@ def local_cv(
 
 
 def costly_sample(
-    data: pd.DataFrame, cfg: DemandConfig, classes: pd.DataFrame
+    data: pd.DataFrame, cfg: DemandConfig, classes: pd.DataFrame, result: Backtest
 ) -> dict[str, np.ndarray]:
     """Per costly class, the series (of ``data``) the costly models are backtested on
-    first: all of them, or a seeded sample of ``costly_sample``."""
+    first: all of them, or a seeded sample of ``costly_sample``.
+
+    A class whose series beyond the sample exceed ``costly_max_series`` gets none: the
+    costly models could never be kept there whatever the sample says, so they are not
+    fitted on it either (at M5's size the sample alone costs about 100 s). That is said in
+    a `FallbackWarning` and in ``result.screening``."""
     rng = np.random.default_rng(cfg.seed)
     cls_of = classes.set_index("unique_id")["demand_class"]
     present = cls_of.reindex(np.unique(data["unique_id"].to_numpy()))
+    budget = cfg.costly_max_series
     out = {}
     for cls in cfg.costly_classes:
         ids = present.index[present.to_numpy() == cls].to_numpy()
-        if cfg.costly_sample and len(ids) > cfg.costly_sample:
+        n_class = len(ids)
+        if cfg.costly_sample and n_class > cfg.costly_sample:
             ids = np.sort(rng.choice(ids, cfg.costly_sample, replace=False))
+        rest = n_class - len(ids)
+        if budget is not None and rest > budget:
+            result.screening[cls] = {
+                "sample": 0,
+                "series": n_class,
+                "costly_kept": False,
+                "over_budget": rest,
+            }
+            costly = ", ".join(m for m in cfg.local_models if m in COSTLY_MODELS)
+            warnings.warn(
+                f"{costly} not tried on the {cls} class: fitting it on the {rest:,} series "
+                f"beyond its {len(ids):,}-series sample exceeds costly_max_series={budget:,}"
+                " (raise costly_max_series, or set it to None, to try it)",
+                FallbackWarning,
+                stacklevel=4,
+            )
+            ids = ids[:0]
         out[cls] = ids
     return out
 
@@ -272,7 +296,8 @@ def screen_costly(
     for cls, ids in sample.items():
         in_class = series_cls == cls
         everyone = np.unique(cv.loc[in_class, "unique_id"].to_numpy())
-        if len(ids) == 0:
+        if len(ids) == 0:  # not tried (over its budget: `costly_sample`)
+            cv.loc[in_class, costly] = np.nan
             continue
         rows = cv["unique_id"].isin(ids)
         scores = per_series_scores(cv[rows], candidates, result.scales, cfg.selection_metric)
@@ -286,18 +311,7 @@ def screen_costly(
             "best_costly": str(means[costly].idxmin()),
             "costly_kept": wins,
         }
-        rest = np.setdiff1d(everyone, ids)
-        budget = cfg.costly_max_series
-        if wins and budget is not None and len(rest) > budget:
-            wins = False
-            result.screening[cls].update(costly_kept=False, over_budget=len(rest))
-            warnings.warn(
-                f"{best} won the {cls} class's sample, but fitting its costly model on the "
-                f"other {len(rest):,} series of the class exceeds costly_max_series={budget:,}:"
-                f" dropped there (raise costly_max_series, or set it to None, to fit it)",
-                FallbackWarning,
-                stacklevel=2,
-            )
+        rest = np.setdiff1d(everyone, ids)  # within costly_max_series (`costly_sample`)
         if not wins:
             cv.loc[in_class, costly] = np.nan
             continue

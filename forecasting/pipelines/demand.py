@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from forecasting import tracking
+from forecasting.data.complete import complete_sales
 from forecasting.data.contracts import SALES, validate
 from forecasting.demand.classification import classify_demand
 from forecasting.demand.config import DemandConfig
@@ -50,11 +51,20 @@ def train_demand(
     cfg = config or DemandConfig()
     # IDs as categories: the sales may be tens of millions of rows
     sales = validate(sales, SALES, source or "<sales>", categorical_ids=True)
+    data = {
+        "data.n_rows": len(sales),
+        "data.start": str(sales["ds"].min().date()),
+        "data.end": str(sales["ds"].max().date()),
+    }
+    # made complete once, before the fit: the classifications and the forecaster then read
+    # it without building the grid again (at M5's size each grid is 59 M rows and ~2 GiB),
+    # and the table as given is freed when nothing else holds it (the CLI passes it so)
+    sales = complete_sales(sales)
+    classification = classify_demand(sales)
+    sku_classes = classify_demand(sales, by=("sku_id",))
     model = DemandForecaster(cfg).fit(sales, calendar=calendar, future=future, spark=spark)
     forecast = model.forecast(spark=spark)
     per_series, summary = backtest_report(model, sales)
-    classification = classify_demand(sales)
-    sku_classes = classify_demand(sales, by=("sku_id",))
     result = DemandResult(model, forecast, summary, per_series, classification)
     with tracking.start_run("demand", "train-demand", tracking_uri=tracking_uri) as run:
         tracking.log_config(cfg, "demand")
@@ -62,9 +72,7 @@ def train_demand(
             {
                 "data.source": source or "<DataFrame>",
                 "data.n_series": model.n_series_,
-                "data.n_rows": len(sales),
-                "data.start": str(sales["ds"].min().date()),
-                "data.end": str(sales["ds"].max().date()),
+                **data,
                 "data.calendar": ", ".join(model.calendar_.features) if model.calendar_ else "none",
                 "data.future_plan": future is not None,
             }
