@@ -231,9 +231,10 @@ def part_scale(n: int = 1_000_000, seed: int = 7) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     n_people = int(n / 2.9)
     channels = np.array(["store", "app", "mini_program", "marketplace"])
-    person = rng.integers(0, n_people, n)
-    channel = channels[rng.integers(0, 4, n)]
-    pairs = pd.DataFrame({"person": person, "channel": channel}).drop_duplicates()
+    # records as distinct (person, channel) pairs, exactly n of them
+    person = rng.integers(0, n_people, 2 * n)
+    channel = channels[rng.integers(0, 4, 2 * n)]
+    pairs = pd.DataFrame({"person": person, "channel": channel}).drop_duplicates().head(n)
     ids = records(pairs.reset_index(drop=True), people(n_people, seed), seed)
     ids.insert(0, "record_id", [f"r{i:08d}" for i in range(len(ids))])
     ids.insert(1, "channel", pairs["channel"].to_numpy())
