@@ -56,3 +56,8 @@ class NetworkWarning(UserWarning):
 class IdWarning(UserWarning):
     """IDs arrived as numbers (a CSV read without ``dtype=str``): leading zeros may have been
     lost before the model saw them."""
+
+
+class LinkageWarning(UserWarning):
+    """Linked people who join more records than one person plausibly has: links chained
+    through values several people share (a household e-mail, a shop's phone)."""

@@ -14,9 +14,11 @@ from forecasting.cli import main
 from forecasting.data.contracts import IDENTITIES, validate
 from forecasting.data.synthetic import generate_omnichannel
 from forecasting.data.synthetic_identities import SiloedCustomers, silo_customers
-from forecasting.errors import DataContractError, ForecastingError
-from forecasting.identity import CustomerLinker, apply_links, normalise, read_links
+from forecasting.errors import DataContractError, ForecastingError, LinkageWarning
+from forecasting.identity import CustomerLinker, LinkConfig, apply_links, normalise, read_links
+from forecasting.identity.linkage import block_pairs, within_budget
 from forecasting.identity.metrics import pairwise_scores
+from forecasting.pipelines.identity import link_customers
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +111,23 @@ def test_records_of_one_channel_customer_are_one_person_whatever_the_model(
     assert links.loc["zz-twin", "person_id"] == links.loc[ids["record_id"].iloc[0], "person_id"]
 
 
+def test_people_joining_more_records_than_plausible_are_said(
+    silos: SiloedCustomers, tracking_uri: str
+) -> None:
+    """A person far larger than one record per channel is links chained through shared
+    values: the run says how many and names the largest (here with a limit of 2 records,
+    which the world's 3- and 4-channel customers exceed)."""
+    ids = silos.identities.head(400)
+    with pytest.warns(LinkageWarning, match=r"people join more than 2 records each") as said:
+        result = link_customers(ids, LinkConfig(max_person_records=2), tracking_uri=tracking_uri)
+    sizes = result.links["person_id"].value_counts()
+    over = int((sizes > 2).sum())
+    assert over > 0 and result.metrics["people_over_max_records"] == over
+    chained = [str(w.message) for w in said if w.category is LinkageWarning]
+    assert len(chained) == 1 and chained[0].startswith(f"{over:,} people")
+    assert f"the largest, {sizes.index[0]}, joins {sizes.iloc[0]}" in chained[0]
+
+
 def test_a_table_too_thin_to_learn_from_fails_in_one_line() -> None:
     thin = pd.DataFrame(
         {
@@ -168,6 +187,7 @@ def test_link_customers_cli_logs_the_model_and_feeds_propensity(
     assert exp is not None
     run = client.search_runs([exp.experiment_id])[0]
     assert run.data.metrics["f1"] > 0.9 and run.data.metrics["customers_merged"] > 0
+    assert run.data.metrics["people_over_max_records"] == 0  # no chained links said
     assert run.data.params["link.threshold"] == "0.9"
     arts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert {"plots/match_weights.png", "plots/waterfall.png"} <= arts
@@ -201,3 +221,32 @@ def test_link_customers_cli_logs_the_model_and_feeds_propensity(
     run = client.search_runs([exp.experiment_id])[0]
     assert run.data.metrics["link_customers_merged"] > 0
     assert run.data.params["data.links"] == str(links_file)
+
+
+def test_a_blocking_rule_over_its_pair_budget_is_narrowed_or_left_out() -> None:
+    """Common names make a name-only block quadratic: over ``max_block_pairs`` a rule gets
+    one more field (never one another EM session blocks on), or is left out; both said."""
+    n = 6
+    table = pd.DataFrame(
+        {
+            "first_name": ["wei"] * n,
+            "last_name": ["wang"] * n,
+            "birth_date": [f"1980-01-0{i + 1}" for i in range(n)],
+            "postcode": ["100001", "100001", "200002", "200002", "300003", "300003"],
+            "city": ["a"] * n,
+        }
+    )
+    fields = list(table.columns)
+    assert block_pairs(table, ("first_name", "last_name")) == n * (n - 1) // 2
+    notes: list[str] = []
+    keys = within_budget([("first_name", "last_name")], table, fields, 5, notes)
+    assert keys == [("first_name", "last_name", "birth_date")]
+    assert "would compare 15 pairs" in notes[0] and "first_name+last_name+birth_date" in notes[0]
+    # EM sessions: birth_date is another session's key, so postcode narrows instead
+    em = within_budget(
+        [("first_name", "last_name"), ("birth_date",)], table, fields, 5, [], separate=True
+    )
+    assert em == [("first_name", "last_name", "postcode"), ("birth_date",)]
+    notes = []
+    assert within_budget([("city",)], table, ["city"], 5, notes) == []
+    assert "left out" in notes[0]

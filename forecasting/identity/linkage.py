@@ -41,12 +41,22 @@ class LinkConfig:
     u_max_pairs: float = 2e6  # random pairs sampled to estimate u
     max_iterations: int = 25
     seed: int = 0
+    # more records than this in one person is said (`LinkageWarning`): a person has about
+    # one record per channel, and a cluster far larger is links chained through shared values
+    max_person_records: int = 20
+    # the most pairs one blocking rule may compare (a rule over it is narrowed by one more
+    # field, else left out, and said): common names make name-only blocks quadratic
+    max_block_pairs: float = 2e7
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be between 0 and 1, got {self.threshold}")
         if not 0.0 < self.recall <= 1.0:
             raise ValueError(f"recall must be in (0, 1], got {self.recall}")
+        if not self.max_block_pairs >= 1:
+            raise ValueError(f"max_block_pairs must be >= 1, got {self.max_block_pairs}")
+        if self.max_person_records < 1:
+            raise ValueError(f"max_person_records must be >= 1, got {self.max_person_records}")
 
 
 def present_fields(df: pd.DataFrame) -> list[str]:
@@ -87,11 +97,9 @@ def comparisons(fields: list[str], dialect: str = "duckdb") -> list[Any]:
     return out
 
 
-def blocking_rules(fields: list[str]) -> list[Any]:
-    """Pairs scored: records that share one of these keys."""
-    from splink import block_on
-
-    rules = [block_on(f) for f in ("email", "phone", "member_id") if f in fields]
+def blocking_keys(fields: list[str]) -> list[tuple[str, ...]]:
+    """Pairs scored: records that share every field of one of these keys."""
+    keys: list[tuple[str, ...]] = [(f,) for f in ("email", "phone", "member_id") if f in fields]
     pairs = [
         ("first_name", "last_name"),
         ("last_name", "birth_date"),
@@ -100,18 +108,66 @@ def blocking_rules(fields: list[str]) -> list[Any]:
         ("last_name", "postcode"),
         ("first_name", "city"),
     ]
-    rules += [block_on(*p) for p in pairs if all(f in fields for f in p)]
-    if not rules:
-        rules = [block_on(f) for f in fields[:2]]
-    return rules
+    keys += [p for p in pairs if all(f in fields for f in p)]
+    return keys or [(f,) for f in fields[:2]]
 
 
-def _deterministic(fields: list[str]) -> list[Any]:
+#: Fields that narrow a blocking key which would compare too many pairs, in this order.
+NARROWING = ("birth_date", "postcode", "city", "state", "last_name", "first_name")
+
+
+def block_pairs(table: pd.DataFrame, key: tuple[str, ...]) -> int:
+    """Comparisons a blocking rule on ``key`` makes: n(n-1)/2 per group of records that
+    share every field of it (an empty field matches nothing). Counted on the table the
+    linker holds, whatever the engine (Splink's own counter runs a query per rule on it)."""
+    sizes = table.dropna(subset=list(key)).groupby(list(key), sort=False).size()
+    n = sizes.to_numpy(dtype="float64")
+    return int((n * (n - 1) / 2).sum())
+
+
+def within_budget(
+    keys: list[tuple[str, ...]],
+    table: pd.DataFrame,
+    fields: list[str],
+    budget: float,
+    notes: list[str],
+    *,
+    separate: bool = False,
+) -> list[tuple[str, ...]]:
+    """``keys`` whose rules compare at most ``budget`` pairs: a key over it is narrowed by
+    the first field of `NARROWING` that brings it under, else left out; each change is
+    noted. ``separate`` (EM sessions): a key is never narrowed by a field another key
+    blocks on, so every comparison is still learned in some session."""
+    out: list[tuple[str, ...]] = []
+    for i, key in enumerate(keys):
+        n = block_pairs(table, key)
+        if n <= budget:
+            out.append(key)
+            continue
+        others = {f for k in [*out, *keys[i + 1 :]] for f in k} if separate else set()
+        for extra in (f for f in NARROWING if f in fields and f not in key and f not in others):
+            m = block_pairs(table, (*key, extra))
+            if m <= budget:
+                out.append((*key, extra))
+                notes.append(
+                    f"blocking on {'+'.join(key)} would compare {n:,} pairs (over "
+                    f"max_block_pairs={budget:,.0f}): narrowed to {'+'.join(out[-1])} ({m:,})"
+                )
+                break
+        else:
+            notes.append(
+                f"blocking on {'+'.join(key)} would compare {n:,} pairs (over "
+                f"max_block_pairs={budget:,.0f}) and no field narrows it enough: left out"
+            )
+    return out
+
+
+def _deterministic(fields: list[str], fallback: list[tuple[str, ...]]) -> list[Any]:
     """Near-certain rules for the prior (two random records being one person)."""
     from splink import block_on
 
     rules = [
-        block_on(*r)
+        r
         for r in (
             ("email",),
             ("member_id",),
@@ -121,7 +177,7 @@ def _deterministic(fields: list[str]) -> list[Any]:
         )
         if all(f in fields for f in r)
     ]
-    return rules or blocking_rules(fields)[:1]
+    return [block_on(*r) for r in (rules or fallback[:1])]
 
 
 def _em_rules(fields: list[str]) -> list[tuple[str, ...]]:
@@ -187,9 +243,23 @@ class CustomerLinker(BaseEstimator):
     def _fit(self, identities: pd.DataFrame, table: pd.DataFrame, db_api: Any) -> CustomerLinker:
         import logging
 
-        from splink import DuckDBAPI, Linker, SettingsCreator
+        from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
         cfg = self.config
+        self.blocking_notes_: list[str] = []
+        budget, notes = cfg.max_block_pairs, self.blocking_notes_
+        self.blocking_ = within_budget(
+            blocking_keys(self.fields_), table, self.fields_, budget, notes
+        )
+        if not self.blocking_:
+            raise ForecastingError(
+                f"every blocking rule would compare more than max_block_pairs={budget:,.0f} "
+                f"pairs ({'; '.join(notes)}): raise it, or give more identifying fields"
+            )
+        em = within_budget(
+            _em_rules(self.fields_), table, self.fields_, budget, notes, separate=True
+        )
+        self.em_blocking_ = em
         if db_api is None:
             import duckdb
 
@@ -200,7 +270,7 @@ class CustomerLinker(BaseEstimator):
             link_type="dedupe_only",
             unique_id_column_name="record_id",
             comparisons=comparisons(self.fields_, db_api.sql_dialect.sql_dialect_str),
-            blocking_rules_to_generate_predictions=blocking_rules(self.fields_),
+            blocking_rules_to_generate_predictions=[block_on(*k) for k in self.blocking_],
             retain_intermediate_calculation_columns=True,
             max_iterations=cfg.max_iterations,
             additional_columns_to_retain=["channel"],
@@ -225,7 +295,7 @@ class CustomerLinker(BaseEstimator):
         if len(identities) > 1:
             try:
                 linker.training.estimate_probability_two_random_records_match(
-                    _deterministic(self.fields_), recall=cfg.recall
+                    _deterministic(self.fields_, self.blocking_), recall=cfg.recall
                 )
             except Exception as exc:  # no near-certain pair: Splink's default prior stays
                 self.training_skipped_.append(f"prior: {str(exc).splitlines()[0]}")
@@ -238,7 +308,7 @@ class CustomerLinker(BaseEstimator):
             linker.training.estimate_u_using_random_sampling(
                 max_pairs=cfg.u_max_pairs, seed=cfg.seed
             )
-            for rule in _em_rules(self.fields_):
+            for rule in self.em_blocking_:
                 try:
                     linker.training.estimate_parameters_using_expectation_maximisation(
                         block_on(*rule)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from forecasting import tracking
 from forecasting.data.contracts import IDENTITIES, validate
-from forecasting.errors import FallbackWarning
+from forecasting.errors import FallbackWarning, LinkageWarning
 from forecasting.identity import CustomerLinker, LinkConfig, normalise
 from forecasting.identity.metrics import cluster_counts, merged_customers, pairwise_scores
 from forecasting.identity.plots import match_weights_plot, waterfall_plot
@@ -79,6 +79,8 @@ def link_customers(
             FallbackWarning,
             stacklevel=2,
         )
+    if linker.blocking_notes_:  # a rule that would compare too many pairs
+        warnings.warn("; ".join(linker.blocking_notes_), FallbackWarning, stacklevel=2)
     if linker.training_skipped_:
         warnings.warn(
             "training steps left out: " + "; ".join(linker.training_skipped_),
@@ -86,6 +88,7 @@ def link_customers(
             stacklevel=2,
         )
     metrics = {**cluster_counts(links["person_id"]), **merged_customers(links)}
+    metrics["people_over_max_records"] = float(_warn_chained(links, cfg.max_person_records))
     if "true_person_id" in table and table["true_person_id"].notna().all():
         metrics.update(pairwise_scores(links["person_id"], table["true_person_id"]))
     metrics.update(
@@ -93,6 +96,7 @@ def link_customers(
             "seconds": round(seconds, 2),
             "untrained_levels": float(len(untrained)),
             "training_steps_skipped": float(len(linker.training_skipped_)),
+            "blocking_rules_changed": float(len(linker.blocking_notes_)),
         }
     )
     result = LinkResult(links, linker, metrics, ignored, untrained)
@@ -105,6 +109,8 @@ def link_customers(
                 "data.channels": ",".join(sorted(map(str, table["channel"].unique())))[:500],
                 "engine": engine,
                 "fields": ",".join(linker.fields_),
+                "blocking": ", ".join("+".join(k) for k in linker.blocking_)[:500],
+                "em_blocking": ", ".join("+".join(k) for k in linker.em_blocking_)[:500],
                 "ignored_columns": ",".join(ignored),
             }
         )
@@ -118,6 +124,22 @@ def link_customers(
             tracking.log_figure(fig, "plots/waterfall.png")
         result.run_id = run.info.run_id
     return result
+
+
+def _warn_chained(links: pd.DataFrame, limit: int) -> int:
+    """How many people join more than ``limit`` records; said in a `LinkageWarning`."""
+    sizes = links["person_id"].value_counts()
+    over = sizes[sizes > limit]
+    if len(over):
+        warnings.warn(
+            f"{len(over):,} people join more than {limit} records each (the largest, "
+            f"{over.index[0]}, joins {int(over.iloc[0]):,}): links chained through values "
+            "several people share, such as a household e-mail or a shop's phone; check "
+            "them, or raise --threshold",
+            LinkageWarning,
+            stacklevel=3,
+        )
+    return len(over)
 
 
 def _log2_odds(p: float | None) -> float:
