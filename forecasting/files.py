@@ -26,6 +26,9 @@ def atomic_output(path: str | os.PathLike[str], *, folder: bool = False) -> Iter
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         os.close(fd)
         tmp = Path(name)
+        # mkstemp makes the file private (0600); an output gets the usual permissions, as
+        # open() would give it, so other users and downstream jobs can read it
+        os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield tmp
         if folder and target.exists():
@@ -37,6 +40,13 @@ def atomic_output(path: str | os.PathLike[str], *, folder: bool = False) -> Iter
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def check_outputs(

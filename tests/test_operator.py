@@ -81,6 +81,23 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_untouched(
     assert not (tmp_path / "store").exists()  # no store, no run
 
 
+def test_outputs_get_the_usual_permissions_not_private_ones(tmp_path: Path) -> None:
+    """Written through a temporary file (private by default) and renamed, an output still
+    gets what the umask gives a new file, so other users and downstream jobs can read it."""
+    from forecasting.data.io import write_table
+
+    old = os.umask(0o022)
+    try:
+        for name in ("decisions.csv", "decisions.parquet"):
+            out = write_table(pd.DataFrame({"sku_id": ["007"]}), tmp_path / name)
+            assert out.stat().st_mode & 0o777 == 0o644, name
+        os.umask(0o077)  # a private umask is kept as well
+        out = write_table(pd.DataFrame({"sku_id": ["007"]}), tmp_path / "private.csv")
+        assert out.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+
+
 @pytest.mark.parametrize(
     ("where", "words"),
     [("folder", ["is a folder"]), ("under_a_file", ["is a file, not a folder"])],
