@@ -256,10 +256,9 @@ class CustomerLinker(BaseEstimator):
                 f"every blocking rule would compare more than max_block_pairs={budget:,.0f} "
                 f"pairs ({'; '.join(notes)}): raise it, or give more identifying fields"
             )
-        em = within_budget(
+        self.em_blocking_ = within_budget(
             _em_rules(self.fields_), table, self.fields_, budget, notes, separate=True
         )
-        self.em_blocking_ = em
         if db_api is None:
             import duckdb
 
