@@ -55,3 +55,16 @@ def _coerce(hint: Any, value: Any) -> Any:
             return tuple(_coerce(a, v) for a, v in zip(args, value, strict=True))
         return tuple(value)
     return value
+
+
+def lgb_threads(n_jobs: int) -> int:
+    """LightGBM's thread count for ``n_jobs``, capped by ``OMP_NUM_THREADS`` when set.
+
+    LightGBM's explicit ``num_threads`` overrides OpenMP's environment, so an operator's cap
+    would otherwise be ignored; and OpenMP threads spin while they wait, so more threads than
+    free cores (two jobs on one machine, or test workers) makes a fit several times slower."""
+    import os
+
+    cap = os.environ.get("OMP_NUM_THREADS", "").strip()
+    n = max(1, int(n_jobs))
+    return min(n, max(1, int(cap))) if cap.isdigit() else n

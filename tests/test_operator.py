@@ -98,6 +98,27 @@ def test_outputs_get_the_usual_permissions_not_private_ones(tmp_path: Path) -> N
         os.umask(old)
 
 
+def test_an_operators_thread_cap_reaches_every_lightgbm_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """LightGBM's explicit thread count overrides OpenMP's environment; the package caps it by
+    OMP_NUM_THREADS itself (two jobs on one machine must not each spin on every core)."""
+    from forecasting.demand.boosting import make_mlf
+    from forecasting.demand.config import DemandConfig
+    from forecasting.propensity.model import PropensityConfig, PropensityModel
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert make_mlf(DemandConfig(n_jobs=2)).models["LightGBM"].n_jobs == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert make_mlf(DemandConfig(n_jobs=2)).models["LightGBM"].n_jobs == 1
+    world = generate_omnichannel(n_skus=20, n_days=300, seed=5)
+    tx = world.transactions
+    assert tx is not None
+    config = PropensityConfig(horizon_days=60, n_train_cutoffs=2, n_estimators=20)
+    model = PropensityModel(config).fit(tx, tx["ts"].max() - pd.Timedelta(days=61))
+    assert model.booster_.params["num_threads"] == 1
+
+
 @pytest.mark.parametrize(
     ("where", "words"),
     [("folder", ["is a folder"]), ("under_a_file", ["is a file, not a folder"])],

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecasting.configs import lgb_threads
 from forecasting.demand.candidates import LGB, quiet
 from forecasting.demand.config import DATE_FEATURES, DemandConfig
 from forecasting.demand.covariates import Calendar, apply_plan, with_calendar
@@ -32,7 +33,7 @@ class BoosterModel:
         self.threads = threads
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.booster.predict(X, num_threads=self.threads))
+        return np.asarray(self.booster.predict(X, num_threads=lgb_threads(self.threads)))
 
 
 def make_mlf(cfg: DemandConfig) -> Any:
@@ -55,7 +56,7 @@ def make_mlf(cfg: DemandConfig) -> Any:
         subsample_freq=1,
         colsample_bytree=0.8,
         random_state=cfg.seed,
-        n_jobs=cfg.n_jobs,
+        n_jobs=lgb_threads(cfg.n_jobs),
         verbose=-1,
     )
     return MLForecast(

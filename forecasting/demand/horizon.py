@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecasting.configs import lgb_threads
 from forecasting.demand.boosting import (
     feature_columns,
     held_exog,
@@ -112,5 +113,5 @@ def predict_horizon_booster(
         prep = mlf.preprocess(frame, static_features=statics, dropna=False)
     rows = (prep["ds"] == dates[-1]).to_numpy()
     X = prep.loc[rows, feature_columns(mlf)]
-    pred = np.clip(np.asarray(booster.predict(X, num_threads=cfg.n_jobs)), 0.0, None)
+    pred = np.clip(np.asarray(booster.predict(X, num_threads=lgb_threads(cfg.n_jobs))), 0.0, None)
     return pd.DataFrame({"unique_id": prep.loc[rows, "unique_id"].to_numpy(), LGB: pred})

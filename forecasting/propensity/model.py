@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from forecasting.configs import config_from_dict, config_to_dict
+from forecasting.configs import config_from_dict, config_to_dict, lgb_threads
 from forecasting.data.contracts import TRANSACTIONS, validate
 from forecasting.errors import ForecastingError, LabelOverlapWarning, ShortHistoryWarning
 from forecasting.periods import read_training_period, training_period
@@ -210,7 +210,7 @@ class PropensityModel(BaseEstimator):
             "bagging_freq": 1,
             "feature_fraction": 0.8,
             "seed": cfg.seed,
-            "num_threads": 2,
+            "num_threads": lgb_threads(2),
             "verbose": -1,
         }
         data = lgb.Dataset(train[self.feature_names_], train["label"])
@@ -228,7 +228,8 @@ class PropensityModel(BaseEstimator):
         return booster
 
     def _raw(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.booster_.predict(frame[self.feature_names_]))
+        threads = lgb_threads(2)
+        return np.asarray(self.booster_.predict(frame[self.feature_names_], num_threads=threads))
 
     def _calibrated(self, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.calibrator_.predict(self._raw(frame)))
