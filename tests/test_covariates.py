@@ -169,6 +169,30 @@ def test_bands_are_widened_to_their_held_out_coverage() -> None:
     assert 1.9 < row["scale"] < 2.1
 
 
+def test_the_coverage_curve_counts_exactly_the_days_inside_each_widened_band() -> None:
+    """Intermittent sales with bands clipped at zero, a few skewed bands (both offsets on one
+    side of the forecast) and zero offsets: each factor's coverage is the share of days the
+    band at that factor holds, as a merchandiser would count them."""
+    from forecasting.demand.intervals import SCALE_GRID, _coverage
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    y = np.where(rng.random(n) < 0.4, 0.0, rng.poisson(3, n)).astype(float)
+    f = np.round(rng.gamma(1, 2, n), 1) * (rng.random(n) > 0.2)
+    lo = -rng.gamma(1, 1, n) * (rng.random(n) < 0.9) + 0.5 * (rng.random(n) < 0.05)
+    hi = rng.gamma(1, 2, n) * (rng.random(n) < 0.95) - 0.5 * (rng.random(n) < 0.05)
+    # days exactly on a band's edge at some factor of the grid: counted as inside
+    edge = rng.random(n) < 0.1
+    hi[edge] = rng.integers(1, 4, edge.sum())
+    y[edge] = f[edge] + rng.choice([1.0, 1.5, 2.0], edge.sum()) * hi[edge]
+    got = _coverage(y, f, lo, hi)
+    for i in range(0, len(SCALE_GRID), 2):
+        low = np.maximum(f + SCALE_GRID[i] * lo, 0.0)
+        high = np.maximum(f + SCALE_GRID[i] * hi, 0.0)
+        inside = (y >= np.minimum(low, high)) & (y <= np.maximum(low, high))
+        assert got[i] == inside.mean(), SCALE_GRID[i]
+
+
 @pytest.mark.slow
 def test_train_demand_takes_m5s_calendar_and_fails_in_one_line_when_it_is_short(
     shared_data: Path, tmp_path: Path, tracking_uri: str, capsys: pytest.CaptureFixture[str]
