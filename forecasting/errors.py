@@ -61,3 +61,9 @@ class IdWarning(UserWarning):
 class LinkageWarning(UserWarning):
     """Linked people who join more records than one person plausibly has: links chained
     through values several people share (a household e-mail, a shop's phone)."""
+
+
+class NewSkuWarning(UserWarning):
+    """SKUs without a purchase in the predictor's transactions (new since training, or sold
+    only through sales rows): they get the population's repurchase rate and a ``new_sku``
+    note in their reason."""

@@ -9,7 +9,9 @@ import pytest
 
 from forecasting.data.synthetic import SyntheticData, generate_omnichannel
 from forecasting.demand.config import DemandConfig
+from forecasting.errors import NewSkuWarning
 from forecasting.policy.decide import OUTPUT_COLUMNS
+from forecasting.policy.presentation import COVER_CAP_WEEKS
 from forecasting.predictor import ElasticSkuPredictor, PredictorConfig
 
 CFG = PredictorConfig(
@@ -59,6 +61,45 @@ def test_weeks_of_cover_is_null_without_stock(
 ) -> None:
     out = predictor.predict(world.sales)
     assert out["weeks_of_cover"].isna().all()
+
+
+def test_decisions_read_as_a_merchandiser_expects(
+    world: SyntheticData, predictor: ElasticSkuPredictor
+) -> None:
+    """Money in cents of the policy's currency, "saves" the difference it names, cover
+    capped at ten years where no demand is forecast, and a SKU the predictor never saw
+    bought given the population's repurchase rate, said in its reason and one warning."""
+    inventory = world.inventory.copy()
+    sales = world.sales.copy()
+    # one SKU with stock and no demand at all: infinite cover before the cap
+    idle = sales["sku_id"].iloc[0]
+    sales.loc[sales["sku_id"] == idle, "y"] = 0
+    inventory.loc[inventory["sku_id"] == idle, "on_hand"] = 40
+    # one SKU the predictor has never seen, with a copy of another's history
+    donor = sales["sku_id"].iloc[-1]
+    new = sales[sales["sku_id"] == donor].assign(sku_id="NEW01")
+    sales = pd.concat([sales, new], ignore_index=True)
+    inventory = pd.concat(
+        [inventory, inventory[inventory["sku_id"] == donor].assign(sku_id="NEW01")]
+    )
+    euros = predictor.with_policy(currency="EUR")
+    with pytest.warns(NewSkuWarning, match="^1 SKUs without a purchase") as caught:
+        out = euros.predict(sales, inventory).set_index("sku_id")
+    assert len([w for w in caught if issubclass(w.category, NewSkuWarning)]) == 1
+    assert out.loc[idle, "weeks_of_cover"] == COVER_CAP_WEEKS
+    assert out.loc[idle, "weeks_of_cover_capped"]
+    assert out["weeks_of_cover"].le(COVER_CAP_WEEKS).all()
+    assert out["weeks_of_cover_capped"].sum() == (out["weeks_of_cover"] == COVER_CAP_WEEKS).sum()
+    assert (out["currency"] == "EUR").all()
+    for col in ("expected_cost_unified", "expected_cost_tiered", "forecast_units"):
+        assert (out[col] == out[col].round(2)).all(), col
+    saves = out["reason"].str.extract(r"saves ([\d,]+\.\d\d) EUR")[0].str.replace(",", "")
+    gap = (out["expected_cost_unified"] - out["expected_cost_tiered"]).abs()
+    assert (saves.astype(float) - gap).abs().max() <= 0.011
+    known = predictor.sku_facts_["repurchase_rate"]
+    assert out.loc["NEW01", "repurchase_rate"] == round(known.mean(), 4)
+    assert "new_sku" in out.loc["NEW01", "reason"]
+    assert not out.drop(index="NEW01")["reason"].str.contains("new_sku").any()
 
 
 def test_save_load_same_decisions(

@@ -99,8 +99,13 @@ class PolicyConfig:
     # mature rate (the larger of its forecast and the median forecast of the established
     # SKUs of its category in the SKU table)
     launch_grace_weeks: float = 8.0
+    # the currency of unit_cost (and so of every cost): a label on the decisions
+    currency: str = "USD"
 
     def __post_init__(self) -> None:
+        label = self.currency
+        if not isinstance(label, str) or not (label.strip() and label.isprintable()):
+            raise ValueError(f'policy currency = {self.currency!r}: give a label, e.g. "EUR"')
         for name, (low, high, high_open) in BOUNDS.items():
             value = getattr(self, name)
             if not (low <= value and (value < high if high_open else value <= high)):

@@ -11,6 +11,7 @@ from forecasting.data.stockouts import per_sku, uncensor, with_stock_history
 from forecasting.demand.classification import classify_demand
 from forecasting.periods import days_per_row, median_step_days
 from forecasting.policy.config import PolicyConfig
+from forecasting.policy.presentation import new_sku_note, readable, with_population_rate
 from forecasting.policy.slow_movers import flag_slow_movers
 from forecasting.policy.stocking import sigma_from_quantiles, stocking_costs
 
@@ -33,6 +34,8 @@ OUTPUT_COLUMNS = [
     "hold_reason",
     "stockout_share",
     "lost_sales_units",
+    "weeks_of_cover_capped",
+    "currency",
 ]
 
 
@@ -82,13 +85,15 @@ def plan(
     )
     stats = classify_demand(sales, by=("sku_id",)).set_index("sku_id")
     facts = sku_facts.set_index("sku_id").reindex(stats.index)
+    known_rate = sku_facts.get("repurchase_rate", pd.Series(dtype="float64"))
+    rate, new_skus = with_population_rate(
+        facts.get("repurchase_rate", pd.Series(np.nan, index=stats.index)), known_rate
+    )
     skus = pd.DataFrame(
         {
             "sku_id": stats.index,
             "unit_cost": facts.get("unit_cost", pd.Series(np.nan, index=stats.index)).to_numpy(),
-            "repurchase_rate": facts.get(
-                "repurchase_rate", pd.Series(np.nan, index=stats.index)
-            ).to_numpy(),
+            "repurchase_rate": rate.to_numpy(),
             "lead_time_days": facts.get(
                 "lead_time_days", pd.Series(np.nan, index=stats.index)
             ).to_numpy(),
@@ -122,10 +127,10 @@ def plan(
     out["hold_reason"] = slow["hold_reason"]
     out["stockout_share"] = lost["stockout_share"].fillna(0.0)
     out["lost_sales_units"] = lost["lost_units"].fillna(0.0)
-    out["reason"] = _reason(out, slow["season_weekly"])
+    out["reason"] = new_sku_note(out.assign(reason=_reason(out, slow["season_weekly"])), new_skus)
     for col in PLAN_COLUMNS:
         out[col] = costs[col]
-    out = out.reset_index()
+    out = readable(out.reset_index(), config)
     out["sku_id"] = out["sku_id"].astype(object)
     return out[[*OUTPUT_COLUMNS, *PLAN_COLUMNS]], channel_plan
 

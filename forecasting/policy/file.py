@@ -106,6 +106,10 @@ def _typed(key: str, value: Any, hint: Any, source: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise wrong("a whole number")
         return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise wrong('text, e.g. "EUR"')
+        return value
     if typing.get_origin(hint) is tuple:  # tuple[str, ...]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise wrong('a list of channel names, e.g. ["store"]')
@@ -128,6 +132,8 @@ def policy_to_toml(config: PolicyConfig) -> str:
 def _toml_value(value: Any) -> str:
     if isinstance(value, tuple):
         return "[" + ", ".join(_toml_string(v) for v in value) + "]"
+    if isinstance(value, str):
+        return _toml_string(value)
     if isinstance(value, float):
         return repr(value) if value == value and abs(value) != float("inf") else "inf"
     return str(value)

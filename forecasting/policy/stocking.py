@@ -94,7 +94,7 @@ def stocking_costs(
     res["expected_cost_tiered"] = res[[f"tiered_{t}" for t in COST_TERMS]].sum(axis=1)
     tiered = res["expected_cost_tiered"] < res["expected_cost_unified"]
     res["stocking"] = np.where(tiered, "tiered", "unified")
-    res["reason"] = _reasons(res, tiered.to_numpy())
+    res["reason"] = _reasons(res, tiered.to_numpy(), cfg.currency)
     regional = np.round(pool_units * cfg.regional_share)
     res["units_central"] = np.where(tiered, np.ceil(pool_units - regional), 0.0)
     res["units_regional"] = np.where(tiered, regional, 0.0)
@@ -194,33 +194,33 @@ def _warn_unknown_channels(channel: pd.Series, network: dict[str, int]) -> None:
     )
 
 
-def _reasons(res: pd.DataFrame, tiered: np.ndarray) -> np.ndarray:
-    """One line per SKU: the chosen option, the term that saved most, and the totals."""
-    saving = {  # positive: in favour of tiered
+def _reasons(res: pd.DataFrame, tiered: np.ndarray, currency: str) -> np.ndarray:
+    """One line per SKU: the chosen option, what it saves (the difference of the two totals,
+    in cents of ``currency``), and the cost term that gains most."""
+    gain = {  # positive: in favour of tiered
         t: (res[f"unified_{t}"] - res[f"tiered_{t}"]).to_numpy() for t in COST_TERMS
     }
-    matrix = np.column_stack([saving[t] for t in COST_TERMS])
-    best_for_tiered = matrix.argmax(axis=1)
-    best_for_unified = (-matrix).argmax(axis=1)
+    matrix = np.column_stack([gain[t] for t in COST_TERMS])
+    sign = np.where(tiered, 1.0, -1.0)
+    best = (matrix * sign[:, None]).argmax(axis=1)
     words = {
-        "holding": "less stock held",
-        "shortage": "fewer shortages",
-        "transfer": "no transfers",
-        "wait_loss": "no customers lost to waiting",
+        "holding": ("less stock held upstream", "less stock held"),
+        "shortage": ("fewer shortages upstream", "fewer shortages"),
+        "transfer": ("no transfers", "no transfers"),
+        "wait_loss": ("no customers lost to waiting", "no customers lost to waiting"),
     }
     out = np.empty(len(res), dtype=object)
     cu, ct = res["expected_cost_unified"].to_numpy(), res["expected_cost_tiered"].to_numpy()
     for i in range(len(res)):  # string formatting only; the decision above is vectorised
+        term = COST_TERMS[best[i]]
+        part = sign[i] * matrix[i, best[i]]
         if tiered[i]:
-            term = COST_TERMS[best_for_tiered[i]]
-            out[i] = (
-                f"tiered: {words[term]} upstream saves {matrix[i, best_for_tiered[i]]:,.0f}; "
-                f"cost {ct[i]:,.0f} vs {cu[i]:,.0f} unified"
-            )
+            head = f"tiered: saves {cu[i] - ct[i]:,.2f} {currency} (cost {ct[i]:,.2f} vs "
+            head += f"{cu[i]:,.2f} unified)"
+            term_words = words[term][0]
         else:
-            term = COST_TERMS[best_for_unified[i]]
-            out[i] = (
-                f"unified: {words[term]} saves {-matrix[i, best_for_unified[i]]:,.0f}; "
-                f"cost {cu[i]:,.0f} vs {ct[i]:,.0f} tiered"
-            )
+            head = f"unified: saves {ct[i] - cu[i]:,.2f} {currency} (cost {cu[i]:,.2f} vs "
+            head += f"{ct[i]:,.2f} tiered)"
+            term_words = words[term][1]
+        out[i] = f"{head}; most from {term_words} ({part:,.2f})"
     return out

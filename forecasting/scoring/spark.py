@@ -26,13 +26,14 @@ from forecasting.errors import ForecastingError
 from forecasting.files import atomic_output
 
 #: The decisions' Spark schema (DESIGN.md's columns, then the tier units, the hold reason
-#: and the stockouts).
+#: the stockouts, the cover cap and the currency).
 DECISIONS_SCHEMA = (
     "sku_id string, stocking string, slow_mover boolean, slow_mover_reason string, "
     "demand_class string, forecast_units double, weeks_of_cover double, "
     "repurchase_rate double, expected_cost_unified double, expected_cost_tiered double, "
     "reason string, units_central double, units_regional double, units_store double, "
-    "hold_reason string, stockout_share double, lost_sales_units double"
+    "hold_reason string, stockout_share double, lost_sales_units double, "
+    "weeks_of_cover_capped boolean, currency string"
 )
 _MODELS: dict[tuple[str, str], Any] = {}  # per Python worker: model URI -> predictor
 #: The physical plan of the last bucketed scoring (tests check it has no shuffle).

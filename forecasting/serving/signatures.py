@@ -104,6 +104,8 @@ def predictor_signature(predictor: Any) -> ModelSignature:
         ColSpec("string", "hold_reason"),
         ColSpec("double", "stockout_share"),
         ColSpec("double", "lost_sales_units"),
+        ColSpec("boolean", "weeks_of_cover_capped"),
+        ColSpec("string", "currency"),
     ]
     params: list[ParamSpec] = [ParamSpec("horizon", "long", predictor.config.demand.horizon)]
     for k in PREDICTOR_PARAMS:
