@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ COMMANDS = {
     "score": ["--model", "--sales", "--inventory", "--output"],
     "simulate": ["--sales", "--inventory"],
     "link-customers": ["--identities", "--output", "--engine", "--threshold"],
+    "ui": ["--port", "--tracking-uri"],
 }
 
 
@@ -69,6 +71,10 @@ def test_demo_runs_end_to_end_and_logs_to_mlflow(tracking_uri: str, tmp_path: Pa
     assert proc.returncode == 0, proc.stderr
     assert "forecasting demo: done" in proc.stdout
     assert "60 SKUs" in proc.stdout
+    # it ends saying where the runs went, what it registered and how to look at them
+    assert f"store: {tracking_uri}" in proc.stdout
+    assert "elastic-sku-predictor v1" in proc.stdout and "demand-forecaster v1" in proc.stdout
+    assert f"forecasting ui --tracking-uri {tracking_uri}" in proc.stdout.splitlines()[-1]
     sales = pd.read_parquet(out / "data" / "sales.parquet")
     assert sales["sku_id"].str.len().eq(5).all()
     mlflow.set_tracking_uri(tracking_uri)
@@ -109,3 +115,49 @@ def test_sales_from_transactions_writes_the_sales_contract(tmp_path: Path, capsy
     sales = pd.read_parquet(out)
     assert sales["sku_id"].unique().tolist() == ["0042"]
     assert sales["y"].tolist() == [2.0, 0.0, 1.0]
+
+
+def test_a_terminal_sees_a_progress_bar_and_quiet_turns_it_off(tmp_path: Path) -> None:
+    """On a terminal the stages draw a bar on stderr; --quiet (a cron job's choice) draws
+    none and logs nothing but warnings and errors."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    from forecasting.data.synthetic import generate_omnichannel
+
+    sales = tmp_path / "sales.csv"
+    generate_omnichannel(n_skus=5, n_days=60, seed=1, transactions=False).sales.to_csv(
+        sales, index=False
+    )
+
+    def on_a_terminal(*extra: str) -> str:
+        parent, child = pty.openpty()
+        # a terminal of 24 rows and 100 columns (a new pty has none: nothing fits on it)
+        fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "forecasting.cli", *extra, "validate", "--table", "sales",
+             str(sales)],
+            stdout=subprocess.DEVNULL, stderr=child,
+        )  # fmt: skip
+        os.close(child)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(parent, 4096)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=120) == 0
+        os.close(parent)
+        return b"".join(chunks).decode(errors="replace")
+
+    shown = on_a_terminal()
+    bar = re.search(rf"read {re.escape(str(sales))}: +\d+step \[\d\d:\d\d", shown)
+    assert bar is not None, shown  # drawn, then cleared when the stage ends
+    assert re.search(rf"INFO forecasting: read {re.escape(str(sales))}: \d+\.\d s", shown)
+    assert on_a_terminal("--quiet").strip() == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import mlflow
@@ -27,6 +28,8 @@ def test_run_is_logged_and_the_registered_model_predicts_like_memory(tracking_ur
     result = train_demand(world.sales, CFG, tracking_uri=tracking_uri)
     run = mlflow.get_run(result.run_id)
     assert run.data.params["demand.horizon"] == "14"
+    # the run's duration in the UI is the job's: the fit happened inside it
+    assert run.info.end_time - run.info.start_time >= 1000 * result.forecaster.fit_seconds_
     assert 0 < run.data.metrics["backtest_rmsse"] < 2
     assert "backtest_scaled_pinball" in run.data.metrics
     client = mlflow.MlflowClient()
@@ -46,7 +49,10 @@ def test_run_is_logged_and_the_registered_model_predicts_like_memory(tracking_ur
     assert shorter.groupby(["sku_id", "channel"]).size().eq(5).all()
 
 
-def test_cli_train_demand_writes_forecasts(tracking_uri: str, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_cli_train_demand_writes_forecasts(
+    tracking_uri: str, tmp_path: Path, capsys, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.INFO, "forecasting")
     world = generate_omnichannel(n_skus=8, n_days=150, seed=9, transactions=False)
     sales = tmp_path / "sales.csv"
     world.sales.to_csv(sales, index=False)
@@ -85,6 +91,10 @@ def test_cli_train_demand_writes_forecasts(tracking_uri: str, tmp_path: Path, ca
     assert fc["sku_id"].str.startswith("0").all()
     assert len(fc) == world.sales.groupby(["sku_id", "channel"]).ngroups * 7
     assert "MLflow run" in capsys.readouterr().out
+    # a batch job's log says what ran and how long it took, a line per stage
+    stages = [r.getMessage() for r in caplog.records if r.name == "forecasting"]
+    for start in (f"read {sales}: ", "demand: fit on ", "backtest: local models"):
+        assert any(m.startswith(start) and m.endswith(" s") for m in stages), (start, stages)
 
 
 def test_cli_train_demand_rejects_bad_output_before_training(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -43,3 +43,10 @@ def test_notebook_executes(
     experiment = client.get_experiment_by_name(tracking.EXPERIMENTS[stage])
     assert experiment is not None
     assert len(client.search_runs([experiment.experiment_id])) == 1
+    # in their sandbox: registered under their own names, no production name or alias moved
+    names = {m.name for m in client.search_registered_models()}
+    production = {tracking.DEMAND_MODEL, tracking.PROPENSITY_MODEL, tracking.PREDICTOR_MODEL}
+    assert names and not names & production, names
+    assert all(name.startswith("notebook-") for name in names)
+    for model in client.search_registered_models():
+        assert tracking.SERVING_ALIAS not in model.aliases, model.name

@@ -72,6 +72,23 @@ def test_build_gate_and_score_from_another_process(
     tags = client.get_model_version(tracking.PREDICTOR_MODEL, "1").tags
     assert tags["validation"] == "pass: no champion yet"
     assert float(tags["backtest_rmsse"]) > 0
+    # its papers: what it learned from and which code trained it, on the version's page
+    sales = pd.read_csv(files["sales"], dtype={"sku_id": str}, parse_dates=["ds"])
+    assert tags["data_n_skus"] == "40"
+    assert tags["data_channels"] == ", ".join(sorted(sales["channel"].unique()))
+    assert (tags["data_start"], tags["data_end"]) == (
+        str(sales["ds"].min().date()),
+        str(sales["ds"].max().date()),
+    )
+    assert tags["trained_with"].startswith("forecasting 0.1.0")
+    version = client.get_model_version(tracking.PREDICTOR_MODEL, "1")
+    assert "## Trained on" in version.description and "## Validation gate" in version.description
+    for artifact in ("model_card.md", "plots/decisions.png"):
+        got = mlflow.artifacts.download_artifacts(
+            run_id=version.run_id, artifact_path=artifact, dst_path=str(tmp_path / "card")
+        )
+        assert Path(got).stat().st_size > 0
+    assert "40 SKUs" in (tmp_path / "card" / "model_card.md").read_text()
     # the same files again: the champion learned every day of them, so nothing unseen is
     # left to judge the two on; not promoted, and the verdict says why
     assert build(files) == 0

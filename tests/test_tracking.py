@@ -83,3 +83,57 @@ def test_aliases_move_between_registered_versions(tracking_uri: str, tmp_path: P
     assert tracking.alias_version(name, "champion") == "1"
     tracking.set_alias(name, "champion", 2)
     assert tracking.alias_version(name, "champion") == "2"
+
+
+@pytest.mark.integration
+def test_ui_serves_the_projects_store_on_localhost_and_stops_cleanly(
+    tracking_uri: str, tmp_path: Path
+) -> None:
+    """`forecasting ui` shows the store the commands wrote to (runs and their artifacts),
+    prints where, and a stop (SIGTERM, as Ctrl-C) leaves no server behind."""
+    import json
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    import psutil
+
+    tracking.configure(tracking_uri)
+    with tracking.start_run("demand", "ui-check"):
+        tracking.log_text("hello", "note.txt")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "forecasting.cli", "ui", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        head = proc.stdout.readline() + proc.stdout.readline()
+        assert tracking_uri in head and f"http://127.0.0.1:{port}" in head
+        base = f"http://127.0.0.1:{port}/api/2.0/mlflow"
+        deadline, found = time.monotonic() + 120, None
+        while found is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"{base}/experiments/search?max_results=50") as r:
+                    found = json.loads(r.read())
+            except OSError:
+                time.sleep(0.5)
+        assert found is not None, "the UI did not answer within two minutes"
+        names = {e["name"] for e in found["experiments"]}
+        assert tracking.EXPERIMENTS["demand"] in names
+        runs = mlflow.search_runs(experiment_names=[tracking.EXPERIMENTS["demand"]])
+        run_id = runs["run_id"].iloc[0]
+        url = f"http://127.0.0.1:{port}/get-artifact?path=note.txt&run_uuid={run_id}"
+        with urllib.request.urlopen(url) as r:
+            assert r.read() == b"hello"
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert children, "no server process"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    assert code == 130
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive

@@ -25,9 +25,11 @@ from forecasting.cli import (
     simulate,
     train_demand,
     train_propensity,
+    ui,
 )
 from forecasting.cli.common import EXIT_USER_ERROR, uri_parent
 from forecasting.errors import ForecastingError
+from forecasting.progress import set_quiet
 
 COMMANDS = (
     demo,
@@ -38,6 +40,7 @@ COMMANDS = (
     simulate,
     data,
     link_customers,
+    ui,
 )
 
 
@@ -100,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("mlflow", "alembic", "urllib3", "matplotlib", "py4j"):
         logging.getLogger(name).setLevel(logging.WARNING)
     _system_arrow_memory()
+    set_quiet(args.quiet)  # progress bars on a terminal, unless --quiet
     before, warnings.formatwarning = warnings.formatwarning, _one_line(args.command)
     previous_term = _terminate_as_interrupt()
     env_set: list[str] = []

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from forecasting.data.contracts import TableContract, validate
 from forecasting.errors import DataContractError, ForecastingError
 from forecasting.files import atomic_output
+from forecasting.progress import stage
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -89,6 +90,16 @@ def read_table(
     (``categorical_ids``: as categories of text, for tables of tens of millions of rows).
     Dates are ISO 8601 unless ``date_format`` names their format (`forecasting.data.dates`).
     """
+    with stage(f"read {os.fspath(path)}"):
+        return _read_table(path, contract, categorical_ids, date_format)
+
+
+def _read_table(
+    path: str | os.PathLike[str],
+    contract: TableContract,
+    categorical_ids: bool,
+    date_format: str | None,
+) -> pd.DataFrame:
     src, fmt, p = _existing(path, contract)
     try:
         if fmt == "csv":

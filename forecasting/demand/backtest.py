@@ -49,6 +49,7 @@ from forecasting.demand.metrics import naive_scales, per_series_scores
 from forecasting.demand.panel import exog_columns, latest
 from forecasting.demand.selection import candidate_columns, members, with_ensembles
 from forecasting.errors import FallbackWarning, ShortHistoryWarning
+from forecasting.progress import stage
 
 CV_KEYS = ["unique_id", "ds", "cutoff"]
 
@@ -133,12 +134,15 @@ def backtest(
     sample = costly_sample(local_data, cfg, series_class, result)
     sampled = np.concatenate([np.asarray(v, dtype=np.int64) for v in sample.values()])
     frames = []
-    for names, can_forward, costly in cv_groups(cfg):
-        part_data = local_data
-        if costly:
-            part_data = local_data[local_data["unique_id"].isin(sampled)]
-        if names and not part_data.empty:
-            frames.append(local_cv(names, can_forward, part_data, nw, cfg, spark))
+    groups = cv_groups(cfg)
+    with stage(f"backtest: local models, {nw} windows", len(groups), "group") as st:
+        for names, can_forward, costly in groups:
+            part_data = local_data
+            if costly:
+                part_data = local_data[local_data["unique_id"].isin(sampled)]
+            if names and not part_data.empty:
+                frames.append(local_cv(names, can_forward, part_data, nw, cfg, spark))
+            st.advance()
     if not frames:
         return result
     cv = frames[0]  # the groups over every series come first
@@ -164,7 +168,8 @@ def backtest(
     cv = cv.merge(classes, on=["unique_id", "cutoff"], how="left")
     if costly_cols:
         t = time.perf_counter()
-        cv = screen_costly(cv, sample, local_data, result, cfg, series_class, spark)
+        with stage("backtest: costly models beyond their sample"):
+            cv = screen_costly(cv, sample, local_data, result, cfg, series_class, spark)
         result.timings["costly_screening"] = round(time.perf_counter() - t, 2)
     result.cv, result.n_series = cv, len(long_ids)
     return result
@@ -187,20 +192,23 @@ def lgb_backtest(
     train = data[data["ds"] <= cutoffs[0]]
     if not trainable(train, cfg):
         return None
-    booster = booster_of(fit_lgb(train, cfg, exog, statics, calendar))
     offset = pd.tseries.frequencies.to_offset(cfg.pandas_freq)
     frames = []
-    for c in cutoffs:
-        start = c - offset * history_needed(cfg)
-        hist = data[(data["ds"] > start) & (data["ds"] <= c)]
-        plan = None
-        if planned and exog:
-            ahead = (data["ds"] > c) & (data["ds"] <= c + offset * cfg.horizon)
-            plan = data.loc[ahead, ["unique_id", "ds", *exog]]
-        pred = predict_lgb(
-            hist, cfg.horizon, cfg, exog, statics, booster=booster, calendar=calendar, plan=plan
-        )
-        frames.append(pred.assign(cutoff=c))
+    with stage("backtest: LightGBM fit, then each window", 1 + len(cutoffs)) as st:
+        booster = booster_of(fit_lgb(train, cfg, exog, statics, calendar))
+        st.advance()
+        for c in cutoffs:
+            start = c - offset * history_needed(cfg)
+            hist = data[(data["ds"] > start) & (data["ds"] <= c)]
+            plan = None
+            if planned and exog:
+                ahead = (data["ds"] > c) & (data["ds"] <= c + offset * cfg.horizon)
+                plan = data.loc[ahead, ["unique_id", "ds", *exog]]
+            pred = predict_lgb(
+                hist, cfg.horizon, cfg, exog, statics, booster=booster, calendar=calendar, plan=plan
+            )
+            frames.append(pred.assign(cutoff=c))
+            st.advance()
     return pd.concat(frames, ignore_index=True)
 
 

@@ -10,7 +10,6 @@ The estimator follows scikit-learn's contract: ``__init__`` stores the configura
 from __future__ import annotations
 
 import copy
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -57,6 +56,7 @@ from forecasting.demand.selection import (
 )
 from forecasting.errors import FallbackWarning, ForecastingError, ShortHistoryWarning
 from forecasting.periods import horizon_days
+from forecasting.progress import stage
 
 DEFAULT_CONFIG = DemandConfig()
 
@@ -114,7 +114,6 @@ class DemandForecaster(BaseEstimator):
         spark: Any = None,
     ) -> DemandForecaster:
         """Backtest the candidates, select per class, fit LightGBM. Returns ``self``."""
-        start = time.perf_counter()
         sales, stockouts = uncensor(validate(sales, SALES, "<sales>"))
         self.stockouts_ = stockout_totals(stockouts)
         panel, keys, end = prepare_panel(sales, self.config)
@@ -125,8 +124,9 @@ class DemandForecaster(BaseEstimator):
         check_calendar_covers(self.calendar_, end, self.config, self.config.horizon, keys)
         self.planned_ = future is not None
         self.plan_ = None if future is None else read_plan(future, keys, panel, sales)
-        self._fit(panel, keys, end, spark)
-        self.fit_seconds_ = round(time.perf_counter() - start, 2)
+        with stage(f"demand: fit on {len(keys):,} series") as st:
+            self._fit(panel, keys, end, spark)
+        self.fit_seconds_ = st.seconds
         return self
 
     def forecast(
@@ -298,9 +298,9 @@ class DemandForecaster(BaseEstimator):
         self.lgb_, self.lgb_booster_ = None, None
         self.lgb_horizon_, self.horizon_h_ = None, None
         if cfg.use_lightgbm and uses_lgb(self.selection_) and boosting.trainable(panel, cfg):
-            t = time.perf_counter()
-            self.lgb_ = boosting.fit_lgb(panel, cfg, self.exog_, self.statics_, self.calendar_)
-            timings["lightgbm_fit"] = round(time.perf_counter() - t, 2)
+            with stage("LightGBM: fit on all the data") as st:
+                self.lgb_ = boosting.fit_lgb(panel, cfg, self.exog_, self.statics_, self.calendar_)
+            timings["lightgbm_fit"] = st.seconds
         self.timings_ = timings
         self.n_series_ = len(keys)
 

@@ -15,7 +15,8 @@ from forecasting.demand.config import DemandConfig
 from forecasting.demand.forecaster import DemandForecaster
 from forecasting.demand.plots import adi_cv2_scatter, forecast_vs_actual
 from forecasting.demand.report import backtest_report, forecast_columns
-from forecasting.pipelines.common import record_training_period
+from forecasting.pipelines.common import record_training_data
+from forecasting.progress import stage
 from forecasting.serving import log_demand_model, sales_input_example
 
 
@@ -56,17 +57,45 @@ def train_demand(
         "data.start": str(sales["ds"].min().date()),
         "data.end": str(sales["ds"].max().date()),
     }
-    # made complete once, before the fit: the classifications and the forecaster then read
-    # it without building the grid again (at M5's size each grid is 59 M rows and ~2 GiB),
-    # and the table as given is freed when nothing else holds it (the CLI passes it so)
-    sales = complete_sales(sales)
-    classification = classify_demand(sales)
-    sku_classes = classify_demand(sales, by=("sku_id",))
-    model = DemandForecaster(cfg).fit(sales, calendar=calendar, future=future, spark=spark)
-    forecast = model.forecast(spark=spark)
-    per_series, summary = backtest_report(model, sales)
-    result = DemandResult(model, forecast, summary, per_series, classification)
+    # the run spans the whole work (its duration in the UI is the job's), not only the logging
     with tracking.start_run("demand", "train-demand", tracking_uri=tracking_uri) as run:
+        # made complete once, before the fit: the classifications and the forecaster then
+        # read it without building the grid again (at M5's size each grid is 59 M rows and
+        # ~2 GiB), and the table as given is freed when nothing else holds it (the CLI
+        # passes it so)
+        with stage("sales made complete"):
+            sales = complete_sales(sales)
+        with stage("demand classes"):
+            classification = classify_demand(sales)
+            sku_classes = classify_demand(sales, by=("sku_id",))
+        model = DemandForecaster(cfg).fit(sales, calendar=calendar, future=future, spark=spark)
+        with stage("forecast and backtest report"):
+            forecast = model.forecast(spark=spark)
+            per_series, summary = backtest_report(model, sales)
+        result = DemandResult(model, forecast, summary, per_series, classification)
+        _log(result, sku_classes, data, cfg, future, source)
+        if register:
+            with stage("model logged and registered"):
+                example = sales_input_example(sales, periods=max(3 * cfg.season, 30))
+                info = log_demand_model(model, example, registered_name)
+            result.model_version = str(info.registered_model_version)
+        record_training_data(model, sales, registered_name, result.model_version, tracking_uri)
+        result.run_id = run.info.run_id
+    return result
+
+
+def _log(
+    result: DemandResult,
+    sku_classes: pd.DataFrame,
+    data: dict[str, Any],
+    cfg: DemandConfig,
+    future: pd.DataFrame | None,
+    source: str | None,
+) -> None:
+    """The run's params, metrics, tables and plots."""
+    model, summary, per_series = result.forecaster, result.backtest_summary, result.backtest_series
+    classification = result.classification
+    with stage("run logged"):
         tracking.log_config(cfg, "demand")
         tracking.log_params(
             {
@@ -92,13 +121,6 @@ def train_demand(
             lo, hi = f"forecast-lo-{max(cfg.levels):g}", f"forecast-hi-{max(cfg.levels):g}"
             fig = forecast_vs_actual(model.cv_, model.panel_, lo, hi, seed=cfg.seed)
             tracking.log_figure(fig, "plots/forecast_vs_actual.png")
-        if register:
-            example = sales_input_example(sales, periods=max(3 * cfg.season, 30))
-            info = log_demand_model(model, example, registered_name)
-            result.model_version = str(info.registered_model_version)
-        record_training_period(model, registered_name, result.model_version, tracking_uri)
-        result.run_id = run.info.run_id
-    return result
 
 
 def _metrics(summary: pd.DataFrame, model: DemandForecaster) -> dict[str, float]:

@@ -133,6 +133,7 @@ def run_demo(config: DemoConfig | None = None, tracking_uri: str | None = None) 
         summary["mlflow_run_id"] = run.info.run_id
     summary["seconds"] = round(time.perf_counter() - started, 1)
     summary["output_dir"] = str(out.resolve())
+    summary["store"] = tracking.resolve_tracking_uri(tracking_uri)
     return summary
 
 
@@ -205,6 +206,8 @@ def _train_and_score(
         "propensity_strategy": propensity.model.strategy_,
         "expected_repurchasers": float(propensity.scores["score"].sum()),
         "predictor_version": built.model_version,
+        "demand_version": demand.model_version,
+        "propensity_version": propensity.model_version,
         "gate": built.verdict,
         "consumables_unified": share(("consumable",), "unified"),
         "rare_goods_tiered": share(("durable", "custom"), "tiered"),
@@ -246,6 +249,9 @@ def _simulate(
 
 def format_summary(summary: dict[str, Any]) -> str:
     """The printed summary of the demo."""
+    ui = "forecasting ui"
+    if summary["store"] != tracking.default_tracking_uri():
+        ui += f" --tracking-uri {summary['store']}"
     lines = [
         "forecasting demo: done in {seconds}s".format(**summary),
         "  data: {skus} SKUs, {series} SKU x channel series, {sales_rows} sales rows, "
@@ -255,7 +261,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         "  classes agree with the generator's truth on "
         f"{summary['class_agreement_with_truth']:.1%} of series",
         f"  demand: backtest RMSSE {summary['demand_backtest_rmsse']:.3f} "
-        f"({summary['seconds_demand']}s); propensity: {summary['propensity_strategy']}, "
+        f"({summary['seconds_demand']}s); propensity: strategy "
+        f"'{summary['propensity_strategy']}', "
         f"{summary['expected_repurchasers']:.0f} expected repurchasers "
         f"({summary['seconds_propensity']}s)",
         f"  predictor v{summary['predictor_version']} ({summary['gate']}): "
@@ -274,5 +281,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"  decisions: {summary['decisions_file']}",
         f"  files: {summary['output_dir']}/data",
         f"  MLflow run: {summary['mlflow_run_id']} (experiment {tracking.EXPERIMENTS['demo']})",
+        f"  store: {summary['store']}",
+        f"  registered: {tracking.DEMAND_MODEL} v{summary['demand_version']}, "
+        f"{tracking.PROPENSITY_MODEL} v{summary['propensity_version']}, "
+        f"{tracking.PREDICTOR_MODEL} v{summary['predictor_version']}",
+        f"  browse them: {ui}   (then open http://127.0.0.1:5000)",
     ]
     return "\n".join(lines)

@@ -15,8 +15,10 @@ from forecasting.data.contracts import SALES, TRANSACTIONS, validate
 from forecasting.demand.forecaster import DemandForecaster
 from forecasting.demand.report import backtest_report, overall
 from forecasting.periods import PANDAS_FREQ, period_start
-from forecasting.pipelines.common import linked, record_training_period
+from forecasting.pipelines.card import DECISIONS_PLOT, predictor_card
+from forecasting.pipelines.common import linked, record_training_data
 from forecasting.policy.file import policy_to_toml
+from forecasting.policy.plots import decision_map
 from forecasting.predictor import (
     ElasticSkuPredictor,
     Judgement,
@@ -26,6 +28,7 @@ from forecasting.predictor import (
     gate_verdict,
     judge,
 )
+from forecasting.progress import stage
 from forecasting.serving import load_predictor, log_predictor_model, sales_input_example
 
 #: How often a build re-judges its version when other builds keep moving the alias.
@@ -112,37 +115,38 @@ def build_predictor(
         forced = force and not gate.verdict.startswith("pass")
         return gate, f"forced: {gate.verdict}" if forced else gate.verdict
 
-    gate, verdict = judged()
-    predictor = ElasticSkuPredictor(cfg).fit(
-        tx, sales, skus, forecaster=forecaster, calendar=calendar, future=future
-    )
-    decisions = predictor.predict(sales, inventory, future=future)
-    final = overall(backtest_report(predictor.demand_, sales)[1])
-    figures = {
-        "backtest_rmsse": float(final["rmsse"]) if final is not None else float("nan"),
-        "expected_cost_total": chosen_cost(decisions),  # costs do not depend on stock
-        "share_tiered": float((decisions["stocking"] == "tiered").mean()),
-        "share_slow_movers": float(decisions["slow_mover"].mean()),
-        # what only looked slow, and the demand the shelves lost (issue #17)
-        "share_seasonal_hold": float(decisions["hold_reason"].str.contains("seasonal").mean()),
-        "share_new_launch": float(decisions["hold_reason"].str.contains("new_launch").mean()),
-        "mean_stockout_share": float(decisions["stockout_share"].mean()),
-        "lost_sales_units": float(decisions["lost_sales_units"].sum()),
-        **merged,
-    }
-    result = BuildResult(predictor, decisions, figures, verdict)
+    # the run spans the whole work (its duration in the UI is the job's)
     with tracking.start_run("predictor", "build-predictor", tracking_uri=tracking_uri) as run:
-        tracking.log_config(cfg.policy, "policy")
-        tracking.log_text(policy_to_toml(cfg.policy), "policy.toml")
-        if policy_file is not None:
-            tracking.log_text(policy_file, "policy_file.toml")
-        tracking.log_config(cfg.demand, "demand")
-        tracking.log_table(decisions, "decisions.parquet")
+        with stage("gate: a challenger fitted before the held-out periods, both judged"):
+            gate, verdict = judged()
+        with stage("predictor: fit on all the data"):
+            predictor = ElasticSkuPredictor(cfg).fit(
+                tx, sales, skus, forecaster=forecaster, calendar=calendar, future=future
+            )
+        with stage("decisions"):
+            decisions = predictor.predict(sales, inventory, future=future)
+        summary = backtest_report(predictor.demand_, sales)[1]
+        final = overall(summary)
+        figures = {
+            "backtest_rmsse": float(final["rmsse"]) if final is not None else float("nan"),
+            "expected_cost_total": chosen_cost(decisions),  # costs do not depend on stock
+            "share_tiered": float((decisions["stocking"] == "tiered").mean()),
+            "share_slow_movers": float(decisions["slow_mover"].mean()),
+            # what only looked slow, and the demand the shelves lost (issue #17)
+            "share_seasonal_hold": float(decisions["hold_reason"].str.contains("seasonal").mean()),
+            "share_new_launch": float(decisions["hold_reason"].str.contains("new_launch").mean()),
+            "mean_stockout_share": float(decisions["stockout_share"].mean()),
+            "lost_sales_units": float(decisions["lost_sales_units"].sum()),
+            **merged,
+        }
+        result = BuildResult(predictor, decisions, figures, verdict)
+        _log_inputs(cfg, policy_file, decisions)
         example = sales_input_example(sales, periods=60)
         info = log_predictor_model(predictor, example, name)
         version = str(info.registered_model_version)
         result.model_version = version
-        record_training_period(predictor, name, version, tracking_uri)
+        data = record_training_data(predictor, sales, name, version, tracking_uri)
+        tracking.log_figure(decision_map(decisions), DECISIONS_PLOT)
         result.run_id = run.info.run_id
         # compare-and-set: the alias moves only if it still points where the gate looked;
         # if another build moved it meanwhile, this version is judged again against it
@@ -167,7 +171,22 @@ def build_predictor(
         tags = {key: f"{value:.6g}" for key, value in figures.items()}
         tags.update({**gate.tags(), "validation": verdict})
         tracking.set_version_tags(name, version, tags, tracking_uri)
+        card = predictor_card(name, version, data, summary, decisions, verdict)
+        tracking.log_text(card, "model_card.md")
+        # the version's page shows its description: the card without the run's plot
+        text = "\n".join(x for x in card.splitlines() if not x.startswith("!["))
+        tracking.describe_version(name, version, text, tracking_uri)
     return result
+
+
+def _log_inputs(cfg: PredictorConfig, policy_file: str | None, decisions: pd.DataFrame) -> None:
+    """The configs and the policy file as params and artifacts, the decisions as a table."""
+    tracking.log_config(cfg.policy, "policy")
+    tracking.log_text(policy_to_toml(cfg.policy), "policy.toml")
+    if policy_file is not None:
+        tracking.log_text(policy_file, "policy_file.toml")
+    tracking.log_config(cfg.demand, "demand")
+    tracking.log_table(decisions, "decisions.parquet")
 
 
 def compare_with_champion(

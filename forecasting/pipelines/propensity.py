@@ -8,7 +8,8 @@ import pandas as pd
 
 from forecasting import tracking
 from forecasting.data.contracts import TRANSACTIONS, validate
-from forecasting.pipelines.common import linked, record_training_period
+from forecasting.pipelines.common import linked, record_training_data
+from forecasting.progress import stage
 from forecasting.propensity.metrics import calibration_table, holdout_metrics
 from forecasting.propensity.model import PropensityConfig, PropensityModel
 from forecasting.propensity.plots import calibration_plot, importance_plot
@@ -44,12 +45,15 @@ def train_propensity(
     cfg = config or PropensityConfig()
     tx = validate(transactions, TRANSACTIONS, source or "<transactions>")
     tx, merged = linked(tx, links, links_source or "<links>")
-    model = PropensityModel(cfg).fit(tx, cutoff)
-    scores = model.predict(tx, cutoff)
-    metrics = holdout_metrics(model)
-    rates = sku_repurchase_rates(tx, cutoff, cfg.horizon_days)
-    result = PropensityResult(model, scores, metrics, rates)
+    # the run spans the whole work (its duration in the UI is the job's)
     with tracking.start_run("propensity", "train-propensity", tracking_uri=tracking_uri) as run:
+        with stage(f"propensity: fit at {pd.Timestamp(cutoff).date()}"):
+            model = PropensityModel(cfg).fit(tx, cutoff)
+        with stage("propensity: customers scored, SKU repurchase rates"):
+            scores = model.predict(tx, cutoff)
+            metrics = holdout_metrics(model)
+            rates = sku_repurchase_rates(tx, cutoff, cfg.horizon_days)
+        result = PropensityResult(model, scores, metrics, rates)
         tracking.log_config(cfg, "propensity")
         tracking.log_params(
             {
@@ -97,6 +101,6 @@ def train_propensity(
             example = tx[tx["customer_id"].isin(tx["customer_id"].drop_duplicates().head(3))]
             info = log_propensity_model(model, example.head(50), registered_name)
             result.model_version = str(info.registered_model_version)
-        record_training_period(model, registered_name, result.model_version, tracking_uri)
+        record_training_data(model, tx, registered_name, result.model_version, tracking_uri)
         result.run_id = run.info.run_id
     return result

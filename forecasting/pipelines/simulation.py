@@ -10,6 +10,7 @@ from forecasting.policy.file import policy_to_toml
 from forecasting.policy.plots import simulation_figures
 from forecasting.policy.simulation import SimulationResult
 from forecasting.predictor import ElasticSkuPredictor, simulate_predictor
+from forecasting.progress import stage
 from forecasting.serving import load_predictor
 
 
@@ -32,15 +33,17 @@ def run_simulation(
     of the file it came from, logged as ``policy_file.toml``)."""
     tracking.configure(tracking_uri)
     if isinstance(model, str):
-        predictor = load_predictor(model)
+        with stage(f"model loaded: {model}"):
+            predictor = load_predictor(model)
         source = model
     else:
         predictor, source = model, "in memory"
     if policy is not None:
         predictor = predictor.with_policy(**vars(policy))
-    result, decisions = simulate_predictor(
-        predictor, sales, inventory, holdout, allow_in_sample=allow_in_sample
-    )
+    with stage("decisions, then the held-out periods replayed under both policies"):
+        result, decisions = simulate_predictor(
+            predictor, sales, inventory, holdout, allow_in_sample=allow_in_sample
+        )
     period = predictor.data_end_
     with tracking.start_run("simulation", run_name, tracking_uri=tracking_uri) as run:
         tracking.set_tags(

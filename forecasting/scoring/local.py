@@ -17,6 +17,7 @@ from forecasting.data.layout import is_bucketed, iter_bucket_parts
 from forecasting.errors import ForecastingError
 from forecasting.policy.decide import with_stock
 from forecasting.predictor import ElasticSkuPredictor
+from forecasting.progress import stage
 from forecasting.serving import load_predictor
 from forecasting.tracking import configure
 
@@ -68,10 +69,13 @@ def score_file(
         known=known,
     )  # fmt: skip
     done, out = 0, []
-    for decisions in scored:
-        out.append(decisions)
-        done += len(decisions)
-        log.info("scored %d SKUs", done)
+    with stage("scoring", unit="SKU") as st:  # parts stream in: the total is not known
+        for decisions in scored:
+            out.append(decisions)
+            done += len(decisions)
+            st.advance(len(decisions))
+            if st.bar is None:  # a batch job's log: a line per part
+                log.info("scored %d SKUs", done)
     decisions = pd.concat(out, ignore_index=True).sort_values("sku_id", ignore_index=True)
     write_table(decisions, output_path)
     return decisions

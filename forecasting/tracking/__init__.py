@@ -2,7 +2,13 @@
 runs and what they log, aliases and version tags. It imports nothing else of `forecasting`
 (the pyfunc models are in `forecasting.serving`)."""
 
-from forecasting.tracking.registry import alias_version, set_alias, set_version_tags, version_tags
+from forecasting.tracking.registry import (
+    alias_version,
+    describe_version,
+    set_alias,
+    set_version_tags,
+    version_tags,
+)
 from forecasting.tracking.runs import (
     flatten_params,
     log_config,
@@ -43,6 +49,7 @@ __all__ = [
     "check_reachable",
     "configure",
     "default_tracking_uri",
+    "describe_version",
     "environment_error",
     "flatten_params",
     "get_or_create_experiment",

@@ -46,3 +46,13 @@ def set_version_tags(
     client = mlflow.MlflowClient(uri, uri)
     for key, value in tags.items():
         client.set_model_version_tag(name, str(version), key, str(value))
+
+
+def describe_version(
+    name: str, version: str | int, text: str, tracking_uri: str | None = None
+) -> None:
+    """Set a registered model version's description (markdown, shown on its page in the UI)."""
+    import mlflow
+
+    uri = configure(tracking_uri)
+    mlflow.MlflowClient(uri, uri).update_model_version(name, str(version), description=text)
