@@ -165,7 +165,7 @@ def test_bands_are_widened_to_their_held_out_coverage() -> None:
     scales = interval_scales(held, DemandConfig())
     row = scales.iloc[0]
     assert row["coverage_before"] < 0.55
-    assert abs(row["coverage_after"] - 0.80) < 0.01
+    assert 0.80 <= row["coverage_after"] < 0.81  # at least the level, and no wider than that
     assert 1.9 < row["scale"] < 2.1
 
 

@@ -125,9 +125,9 @@ SCALE_COLUMNS = ("demand_class", "level", "scale", "coverage_before", "coverage_
 
 def interval_scales(held_out: pd.DataFrame, cfg: DemandConfig) -> pd.DataFrame:
     """``demand_class, level, scale, coverage_before, coverage_after``: per class and level,
-    the factor of `SCALE_GRID` whose band (the held-out ``forecast`` plus the factor times
-    each side's offset, non-negative) covers the share of held-out ``y`` closest to the
-    level. With one window the band is in-sample and the factor stays 1."""
+    the smallest factor of `SCALE_GRID` whose band (the held-out ``forecast`` plus the
+    factor times each side's offset, non-negative) covers at least the level's share of
+    held-out ``y``. With one window the band is in-sample and the factor stays 1."""
     rows: list[dict[str, object]] = []
     if held_out.empty:
         return pd.DataFrame(rows, columns=list(SCALE_COLUMNS))
@@ -139,7 +139,7 @@ def interval_scales(held_out: pd.DataFrame, cfg: DemandConfig) -> pd.DataFrame:
             lo = part[f"forecast-lo-{lv:g}"].to_numpy(dtype="float64") - f
             hi = part[f"forecast-hi-{lv:g}"].to_numpy(dtype="float64") - f
             covered = _coverage(y, f, lo, hi)
-            best = int(np.argmin(np.abs(covered - lv / 100))) if multi else UNCHANGED
+            best = _smallest_reaching(covered, lv / 100) if multi else UNCHANGED
             rows.append(
                 {
                     "demand_class": cls,
@@ -150,6 +150,13 @@ def interval_scales(held_out: pd.DataFrame, cfg: DemandConfig) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=list(SCALE_COLUMNS))
+
+
+def _smallest_reaching(covered: np.ndarray, level: float) -> int:
+    """The first factor whose held-out coverage reaches ``level`` (split-conformal: a band
+    covers at least what it says, not merely close to it), else the widest."""
+    reach = np.flatnonzero(covered >= level)
+    return int(reach[0]) if len(reach) else int(np.argmax(covered))
 
 
 def _coverage(y: np.ndarray, f: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

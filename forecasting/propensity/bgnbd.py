@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import gammaln, hyp2f1
+from scipy.special import digamma, gammaln, hyp2f1
 
 from forecasting.errors import ForecastingError
 
@@ -67,17 +67,23 @@ class BGNBD:
         if np.any(t_x > T) or np.any(x < 0):
             raise ForecastingError("BG/NBD needs 0 <= t_x <= T and x >= 0")
         scale = max(float(np.mean(T)), 1e-9)  # fit in scaled time for a well-conditioned start
-        xs, txs, Ts = x, t_x / scale, T / scale
+        # customers with the same (x, t_x, T) share a likelihood: each distinct triple once,
+        # weighted by its count
+        triples, weight = np.unique(np.column_stack([x, t_x, T]), axis=0, return_counts=True)
+        xs, txs, Ts = triples[:, 0], triples[:, 1] / scale, triples[:, 2] / scale
 
-        def nll(log_params: np.ndarray) -> float:
-            r, alpha, a, b = np.exp(log_params)
-            ll = _log_likelihood(r, alpha, a, b, xs, txs, Ts).sum()
-            return float(-ll + self.penalizer * np.sum(np.exp(log_params) ** 2))
+        def nll(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+            p = np.exp(log_params)
+            ll, grad = _log_likelihood_and_gradient(p[0], p[1], p[2], p[3], xs, txs, Ts)
+            penalty = self.penalizer * np.sum(p**2)
+            # d/d(log p) = p * d/dp
+            jac = -(weight @ grad) * p + 2 * self.penalizer * p**2
+            return float(-(weight @ ll) + penalty), jac
 
         rng = np.random.default_rng(self.seed)
         best = None
         for start in [np.zeros(4), *rng.normal(0.0, 0.5, (3, 4))]:
-            res = minimize(nll, start, method="L-BFGS-B", bounds=[(-10, 10)] * 4)
+            res = minimize(nll, start, jac=True, method="L-BFGS-B", bounds=[(-10, 10)] * 4)
             if best is None or res.fun < best.fun:
                 best = res
         assert best is not None
@@ -135,6 +141,35 @@ def _log_likelihood(
     r: float, alpha: float, a: float, b: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
 ) -> np.ndarray:
     """Per-customer log-likelihood, equation (6) of the paper, in log space for stability."""
+    a12, a3, a4 = _terms(r, alpha, a, b, x, t_x, T)
+    return np.asarray(a12 + np.logaddexp(a3, a4))
+
+
+def _log_likelihood_and_gradient(
+    r: float, alpha: float, a: float, b: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_log_likelihood` and its derivatives by (r, alpha, a, b), one row per customer: the
+    optimiser's gradient in one pass instead of four more likelihoods by finite differences."""
+    a12, a3, a4 = _terms(r, alpha, a, b, x, t_x, T)
+    log_sum = np.logaddexp(a3, a4)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        w3 = np.exp(a3 - log_sum)  # the two terms' shares of the sum (the second is 0 at x = 0)
+        w4 = np.where(x > 0, np.exp(a4 - log_sum), 0.0)
+        inv_bx = np.where(x > 0, 1.0 / np.maximum(b + x - 1, 1e-300), 0.0)
+    d_r = (
+        digamma(r + x) - digamma(r) + np.log(alpha)
+        - w3 * np.log(alpha + T) - w4 * np.log(alpha + t_x)
+    )  # fmt: skip
+    d_alpha = r / alpha - (r + x) * (w3 / (alpha + T) + w4 / (alpha + t_x))
+    d_a = digamma(a + b) - digamma(a + b + x) + w4 / a
+    d_b = digamma(a + b) + digamma(b + x) - digamma(b) - digamma(a + b + x) - w4 * inv_bx
+    return a12 + log_sum, np.column_stack([d_r, d_alpha, d_a, d_b])
+
+
+def _terms(
+    r: float, alpha: float, a: float, b: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The log-likelihood's terms: outside its log-sum, and the log-sum's two terms."""
     a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
     a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
     a3 = -(r + x) * np.log(alpha + T)
@@ -144,7 +179,7 @@ def _log_likelihood(
             np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * np.log(alpha + t_x),
             -np.inf,
         )
-    return a1 + a2 + np.logaddexp(a3, a4)
+    return a1 + a2, a3, a4
 
 
 def simulate_bgnbd(params: BGNBDParams, n_customers: int, T: float, seed: int = 0) -> pd.DataFrame:
