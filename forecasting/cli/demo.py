@@ -16,7 +16,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         description="Generate a synthetic omnichannel retailer, train, build, register, score "
         "and simulate, log each stage to MLflow and print a summary.",
     )
-    p.add_argument("--n-skus", type=int, default=800, help="SKUs to generate (default 800)")
+    p.add_argument("--n-skus", type=int, default=400, help="SKUs to generate (default 400)")
     p.add_argument("--n-days", type=int, default=365, help="days of history (default 365)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--output-dir", default="demo_output", help="where data and decisions go")

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 class DemoConfig:
     """What the demo generates and where it writes."""
 
-    n_skus: int = 800
+    n_skus: int = 400  # about 3 minutes on 2 cores (benchmarks/results/demo.json)
     n_days: int = 365  # history; the horizon's held-out days come on top
     horizon: int = 28
     repurchase_days: int = 60
