@@ -29,9 +29,16 @@ def bars_on() -> bool:
     """A person is watching: stderr is a terminal, or this runs in a Jupyter kernel."""
     if _state["quiet"] or os.environ.get("FORECASTING_PROGRESS", "").strip() == "0":
         return False
-    if "ipykernel" in sys.modules:
+    if _in_a_kernel():
         return True
     return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
+def _in_a_kernel() -> bool:
+    """Running in a Jupyter kernel (not merely with ipykernel imported, as by nbclient)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 class Stage:

@@ -18,6 +18,9 @@ def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh SQLite MLflow store for one test, also in $MLFLOW_TRACKING_URI."""
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    # MLflow's set_registry_uri also sets this variable for the whole process: an earlier
+    # test's store would otherwise answer registry calls here and in every subprocess
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
     return uri
 
 

@@ -56,6 +56,8 @@ def test_the_code_blocks_run_as_written(doc: Path, tmp_path: Path) -> None:
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}",
+        # as in a fresh shell: not the registry an earlier test in this process pointed at
+        "MLFLOW_REGISTRY_URI": f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}",
         "MPLBACKEND": "Agg",
     }
     for i, (lang, code, line) in enumerate(runs(doc)):

@@ -39,7 +39,7 @@ def test_notebook_executes(
     assert not errors
     # the notebook's run landed in the store the environment points at, not the project's
     stage = {"01": "demand", "02": "propensity", "03": "predictor"}[name[:2]]
-    client = mlflow.MlflowClient(tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri, tracking_uri)
     experiment = client.get_experiment_by_name(tracking.EXPERIMENTS[stage])
     assert experiment is not None
     assert len(client.search_runs([experiment.experiment_id])) == 1
