@@ -16,9 +16,15 @@ from forecasting.policy.config import PolicyConfig
 #: are written as this, with ``weeks_of_cover_capped`` true.
 COVER_CAP_WEEKS = 520.0
 
-MONEY = ("expected_cost_unified", "expected_cost_tiered")
-UNITS = ("forecast_units", "lost_sales_units")
-SHARES = ("repurchase_rate", "stockout_share")
+#: Decimals written per column: money in cents, units to two decimals, shares to four.
+DECIMALS = {
+    "expected_cost_unified": 2,
+    "expected_cost_tiered": 2,
+    "forecast_units": 2,
+    "lost_sales_units": 2,
+    "repurchase_rate": 4,
+    "stockout_share": 4,
+}
 
 
 def with_population_rate(rate: pd.Series, known: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -49,12 +55,8 @@ def readable(out: pd.DataFrame, config: PolicyConfig) -> pd.DataFrame:
     """``out`` with money to cents, units to two decimals, shares to four, the policy's
     ``currency`` and weeks of cover capped at `COVER_CAP_WEEKS` (``weeks_of_cover_capped``)."""
     out = out.copy()
-    for col in MONEY:
-        out[col] = out[col].astype("float64").round(2)
-    for col in UNITS:
-        out[col] = out[col].astype("float64").round(2)
-    for col in SHARES:
-        out[col] = out[col].astype("float64").round(4)
+    for col, decimals in DECIMALS.items():
+        out[col] = out[col].astype("float64").round(decimals)
     cover = out["weeks_of_cover"].astype("float64")
     capped = (cover >= COVER_CAP_WEEKS).to_numpy()  # NaN (no stock data) is not capped
     out["weeks_of_cover"] = cover.clip(upper=COVER_CAP_WEEKS).round(1)
