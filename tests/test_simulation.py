@@ -126,18 +126,43 @@ def test_a_dead_slow_mover_is_delisted_and_its_stock_cleared() -> None:
     stock = pd.DataFrame({"sku_id": "001", "channel": ["store", "app"], "on_hand": [30.0, 10.0]})
     result = simulate(decisions, channels, demand(0.0), stock, ONE_NODE)
     s = result.summary.set_index("policy")
-    assert s.loc["predictor", "clearance_cost"] == pytest.approx(
-        40 * 10.0 * ONE_NODE.clearance_loss_rate
-    )
+    # the warehouse behind the SKU starts in steady state: its level, 2 a day x (5 + 1) days,
+    # with the 5 days' lead time in transit (10) and 2 on hand
+    rate = 10.0 * ONE_NODE.clearance_loss_rate
+    assert s.loc["predictor", "clearance_cost"] == pytest.approx((40 + 2) * rate)
     assert s.loc["predictor", "slow_mover_share_end"] == 0.0
-    assert s.loc["predictor", "avg_inventory_units"] == 0.0
-    # the baseline keeps the 40 units that do not sell: a slow mover at the end, and its
-    # write-down charges it what the predictor paid to clear them
+    assert s.loc["predictor", "avg_inventory_units"] == 0.0  # its open orders were cancelled
+    # the baseline keeps the 40 units that do not sell and receives the orders in transit: a
+    # slow mover at the end, and its write-down charges it as if it cleared them in turn
     assert s.loc["all_unified", "slow_mover_share_end"] == 1.0
-    assert s.loc["all_unified", "avg_inventory_units"] == pytest.approx(40.0)
-    assert s.loc["all_unified", "slow_stock_writedown"] == pytest.approx(
-        s.loc["predictor", "clearance_cost"]
-    )
+    assert result.per_sku.set_index("policy").loc["all_unified", "end_stock"] == 40 + 12
+    assert s.loc["all_unified", "slow_stock_writedown"] == pytest.approx((40 + 12) * rate)
+
+
+def test_unified_nodes_are_refilled_from_a_warehouse_that_can_run_short() -> None:
+    # demand is twice the plan's: the warehouse, sized for the plan and refilled after the
+    # supplier's 5 days, cannot ship the nodes all they order
+    stock = pd.DataFrame({"sku_id": "001", "channel": ["store", "app"], "on_hand": 4.0})
+    short = fill_rate(simulate(*plan("unified"), demand(2.0), stock, ONE_NODE), "all_unified")
+    decisions, channels = plan("unified")
+    decisions["mean_daily"] = 4.0  # the same nodes; a warehouse sized for the true demand
+    ample = fill_rate(simulate(decisions, channels, demand(2.0), stock, ONE_NODE), "all_unified")
+    assert short < ample
+
+
+def test_a_tiered_skus_pool_holds_its_warehouse_stock() -> None:
+    # nothing in the channels, yet the pool serves from the first day: the warehouse's stock
+    # on hand (2 units: its level of 12 less the 10 in transit) is part of the pool
+    decisions, channels = plan("tiered")
+    stock = pd.DataFrame({"sku_id": "001", "channel": ["store", "app"], "on_hand": 0.0})
+    daily = simulate(decisions, channels, demand(), stock, ONE_NODE).daily
+    first = daily[daily["policy"] == "predictor"].iloc[0]
+    assert first["served_units"] == pytest.approx(2.0)
+
+
+def fill_rate(result: object, policy: str) -> float:
+    summary = result.summary.set_index("policy")  # type: ignore[attr-defined]
+    return float(summary.loc[policy, "fill_rate"])
 
 
 def test_turnover_days_is_inventory_over_daily_cost_of_goods_sold() -> None:

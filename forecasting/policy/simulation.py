@@ -204,6 +204,13 @@ def simulate(
     # one that still sells but holds too much keeps what its pool needs
     delist = slow & reasons.str.contains("decayed_demand|no_recent_sale").to_numpy()
     keep = np.where(delist, 0.0, pool_up_to)
+    # the warehouse behind every SKU starts in steady state, the same in both policies: its
+    # order-up-to position, the lead time's demand in transit (arriving evenly) and the rest
+    # on hand; under the predictor a pooled SKU's warehouse is part of its pool
+    in_transit = np.minimum(
+        dec["mean_daily"].to_numpy(dtype="float64") * lead_central * period_days, pool_up_to
+    )
+    upstream = (pool_up_to.copy(), in_transit)
     pool_up_to = np.where(delist, 0.0, pool_up_to)
     display = np.where(slow, 0.0, dec["display_units"].to_numpy(dtype="float64"))
     wait = np.where(pooled, dec["wait_share"].to_numpy(dtype="float64"), 0.0)
@@ -223,10 +230,9 @@ def simulate(
             np.where(in_pool, 0.0, idle),
             np.where(in_pool, wait, 0.0),
             np.where(slow, keep, np.inf) if policy == "predictor" else np.full(len(skus), np.inf),
+            upstream,
             cost,
-            review,
-            lead_store,
-            lead_central,
+            (review, lead_store, lead_central),
             rate_per_period,
             cfg,
         )
@@ -372,35 +378,47 @@ def _replay(
     idle: np.ndarray,
     wait: np.ndarray,
     keep: np.ndarray,
+    upstream: tuple[np.ndarray, np.ndarray],
     cost: np.ndarray,
-    review: int,
-    lead_store: int,
-    lead_central: np.ndarray,
+    leads: tuple[int, int, np.ndarray],
     rate_per_period: float,
     cfg: PolicyConfig,
 ) -> dict[str, Any]:
     n_series, n_periods = d.shape
     n_skus = len(in_pool)
+    review, lead_store, lead_central = leads
     pooled_series = in_pool[sku_of]
     transfer_unit = cost * cfg.transfer_cost_rate + cfg.transfer_cost_fixed
     local_up_to = np.where(pooled_series, 0.0, up_to)
     pool_target = np.where(in_pool, pool_up_to, 0.0)
+    # the warehouse: unified SKUs' nodes order from it, a pooled SKU's pool absorbs it
+    wh_up_to, in_transit = upstream
+    ring = int(lead_central.max()) if n_skus else 1  # orders in transit, by arrival period
+    arriving = np.where(
+        np.arange(ring)[:, None] < lead_central[None, :], in_transit / lead_central, 0.0
+    )
+    wh_on_hand = wh_up_to - in_transit
+    active = ~in_pool | (pool_target > 0)  # a delisted SKU's orders in transit are cancelled
+    pipe = arriving * active  # the warehouse's or the pool's orders in transit
+    wh = np.where(in_pool, 0.0, wh_on_hand)
     if stock0 is None:  # no stock data: every policy starts at its own levels
         moved: np.ndarray = np.zeros(n_skus)
-        pool, cleared, local = pool_target.copy(), np.zeros(n_skus), local_up_to.copy()
+        pool, cleared = np.where(pool_target > 0, wh_on_hand, 0.0), np.zeros(n_skus)
+        local = local_up_to.copy()
     else:
-        # pooled SKUs: the channels' stock moves upstream (a transfer per unit), excess cleared
+        # pooled SKUs: the channels' stock moves upstream (a transfer per unit) and joins the
+        # warehouse's; what a slow mover holds beyond its level is cleared
         moved = np.bincount(sku_of, weights=np.where(pooled_series, stock0, 0.0), minlength=n_skus)
-        pool = np.minimum(moved, keep)
-        cleared = moved - pool
+        held = moved + np.where(in_pool, wh_on_hand, 0.0)
+        pool = np.minimum(held, np.maximum(keep - pipe.sum(axis=0), 0.0))
+        cleared = held - pool
         local = np.where(pooled_series, 0.0, stock0)
     transfer = float((moved * transfer_unit).sum())
     clearance = float((cleared * cost * cfg.clearance_loss_rate).sum())
     backlog = np.zeros(n_skus)
     patient = in_pool & (pool_target > 0)  # a delisted SKU's buyers are not served later
     local_pipe = np.zeros((lead_store, n_series))
-    ring = int(lead_central.max()) if n_skus else 1  # orders in transit, by arrival period
-    pool_pipe = np.zeros((ring, n_skus))
+    wh_target = np.where(in_pool, 0.0, wh_up_to)
     every_sku = np.arange(n_skus)
     served_sku = np.zeros(n_skus)
     static_units = display + idle
@@ -413,8 +431,9 @@ def _replay(
     for t in range(n_periods):
         local += local_pipe[t % lead_store]
         local_pipe[t % lead_store] = 0.0
-        pool += pool_pipe[t % ring]
-        pool_pipe[t % ring] = 0.0
+        pool += np.where(in_pool, pipe[t % ring], 0.0)
+        wh += np.where(in_pool, 0.0, pipe[t % ring])
+        pipe[t % ring] = 0.0
         dt = d[:, t]
         served_local = np.where(pooled_series, 0.0, np.minimum(local, dt))
         local -= served_local
@@ -429,15 +448,19 @@ def _replay(
         served_sku += served
         served_path[t] = served.sum()
         if t % review == 0:  # order up to the target, arriving after the lead time
-            local_pos = local + local_pipe.sum(axis=0)
-            local_pipe[(t + lead_store) % lead_store] += np.maximum(local_up_to - local_pos, 0.0)
-            pool_pos = pool + pool_pipe.sum(axis=0) - backlog
-            order = np.maximum(pool_target - pool_pos, 0.0)
-            pool_pipe[(t + lead_central) % ring, every_sku] += order
+            want = np.maximum(local_up_to - local - local_pipe.sum(axis=0), 0.0)
+            wanted = np.bincount(sku_of, weights=want, minlength=n_skus)
+            # a warehouse short of stock ships each node the same share of its order
+            share = np.minimum(1.0, np.divide(wh, wanted, out=np.ones(n_skus), where=wanted > 0))
+            local_pipe[(t + lead_store) % lead_store] += want * share[sku_of]
+            wh -= wanted * share
+            position = pool + wh + pipe.sum(axis=0) - backlog
+            order = np.maximum(pool_target + wh_target - position, 0.0)
+            pipe[(t + lead_central) % ring, every_sku] += order
         local_value = float((local * cost_series).sum())
-        pool_value = float((pool * cost).sum())
+        pool_value = float(((pool + wh) * cost).sum())
         static_value = float((static_units * cost).sum())
-        units_path[t] = local.sum() + pool.sum() + static_units.sum()
+        units_path[t] = local.sum() + pool.sum() + wh.sum() + static_units.sum()
         value_path[t] = local_value + pool_value + static_value
         holding += rate_per_period * (
             local_value + static_value + pool_value * cfg.upstream_holding_factor
@@ -450,7 +473,10 @@ def _replay(
         )
         * wait,
         "delisted": delisted,
-        "end_stock": np.bincount(sku_of, weights=local, minlength=n_skus) + pool + static_units,
+        "end_stock": np.bincount(sku_of, weights=local, minlength=n_skus)
+        + pool
+        + wh
+        + static_units,
         "units_path": units_path,
         "value_path": value_path,
         "served_path": served_path,
