@@ -250,3 +250,22 @@ def test_a_blocking_rule_over_its_pair_budget_is_narrowed_or_left_out() -> None:
     notes = []
     assert within_budget([("city",)], table, ["city"], 5, notes) == []
     assert "left out" in notes[0]
+
+
+def test_a_person_whose_names_are_both_mistyped_is_still_found(silos: SiloedCustomers) -> None:
+    """No shared name, e-mail, phone or member ID: the same birth date at the same address
+    and postcode still brings the two records to be compared, and linked."""
+    ids = validate(silos.identities, IDENTITIES, "ids").copy()
+    full = ids.dropna(subset=["birth_date", "postcode", "address"])
+    twice = full[full["true_person_id"].duplicated(keep=False)]
+    person = twice["true_person_id"].iloc[0]
+    first, second = twice.index[twice["true_person_id"] == person][:2]
+    ids.loc[second, ["birth_date", "postcode", "address"]] = ids.loc[
+        first, ["birth_date", "postcode", "address"]
+    ].to_numpy()
+    # the second record's names swapped and mistyped; nothing else that identifies shared
+    ids.loc[second, "first_name"] = ids.loc[first, "last_name"] + "x"
+    ids.loc[second, "last_name"] = "q" + ids.loc[first, "first_name"]
+    ids.loc[second, ["email", "phone", "member_id", "customer_id"]] = None
+    links = CustomerLinker().fit(normalise(ids)).links_.set_index("record_id")["person_id"]
+    assert links[ids.loc[first, "record_id"]] == links[ids.loc[second, "record_id"]]

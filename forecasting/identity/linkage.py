@@ -107,6 +107,9 @@ def blocking_keys(fields: list[str]) -> list[tuple[str, ...]]:
         ("first_name", "postcode"),
         ("last_name", "postcode"),
         ("first_name", "city"),
+        # both names mistyped or swapped: where a person is born and lives
+        ("birth_date", "postcode"),
+        ("birth_date", "address"),
     ]
     keys += [p for p in pairs if all(f in fields for f in p)]
     return keys or [(f,) for f in fields[:2]]

@@ -16,6 +16,14 @@
 * ``all_unified``: the baseline with the same service target: every SKU unified, as
   above, nothing cleared, the idle nodes of the network holding their minimum stock.
 
+Both policies wait on the same supplier: behind every SKU stands a warehouse ordering up to
+the pool's level (``pool_units``' formula) with the SKU's supplier lead time. A unified
+SKU's nodes order from it, and when it is short each node gets the same share of its order;
+a pooled SKU's pool is that warehouse plus the stock moved up from the channels. It starts
+in steady state in both policies: its order-up-to position, the lead time's demand in
+transit (arriving evenly) and the rest on hand. A delisted SKU's orders in transit are
+cancelled.
+
 Demand not served from stock on hand is lost. Vectorised over series; the loop is over
 periods only. Metrics per policy: fill rate, average inventory (units and value at cost),
 turnover days (average inventory value / cost of goods sold per day), holding, lost
