@@ -269,3 +269,39 @@ def test_a_person_whose_names_are_both_mistyped_is_still_found(silos: SiloedCust
     ids.loc[second, ["email", "phone", "member_id", "customer_id"]] = None
     links = CustomerLinker().fit(normalise(ids)).links_.set_index("record_id")["person_id"]
     assert links[ids.loc[first, "record_id"]] == links[ids.loc[second, "record_id"]]
+
+
+def test_build_predictor_with_links_counts_people_in_its_repurchase_rates(
+    silos: SiloedCustomers, tracking_uri: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``build-predictor --links``: the registered predictor's SKU repurchase rates are those
+    of the people behind the silos, not of the silos' IDs, and the run says what merged."""
+    from forecasting import tracking
+    from forecasting.propensity.repurchase import sku_repurchase_rates
+    from forecasting.serving import load_predictor
+
+    links = CustomerLinker().fit(normalise(silos.identities)).links_
+    links_file, tx_file = tmp_path / "links.csv", tmp_path / "tx.parquet"
+    links.to_csv(links_file, index=False)
+    tx = silos.transactions
+    tx.to_parquet(tx_file)
+    args = ["build-predictor", "--transactions", str(tx_file), "--links", str(links_file)]
+    assert main([*args, "--horizon", "14"]) == 0, capsys.readouterr().err
+
+    predictor = load_predictor(f"models:/{tracking.PREDICTOR_MODEL}@{tracking.SERVING_ALIAS}")
+    facts = predictor.sku_facts_.set_index("sku_id")
+    person = apply_links(tx, read_links(links))[0]
+
+    def rates(t: pd.DataFrame) -> pd.Series:
+        r = sku_repurchase_rates(t, t["ts"].max(), 60).set_index("sku_id")["predicted_rate"]
+        return r.reindex(facts.index)
+
+    pd.testing.assert_series_equal(
+        facts["repurchase_rate"], rates(person), check_names=False, rtol=1e-9
+    )
+    assert (rates(person) > rates(tx)).mean() > 0.5  # silos split repeat buyers
+    client = mlflow.MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name("forecasting-predictor")
+    assert exp is not None
+    run = client.search_runs([exp.experiment_id])[0]
+    assert run.data.metrics["link_customers_merged"] > 0
