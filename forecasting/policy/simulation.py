@@ -16,13 +16,9 @@
 * ``all_unified``: the baseline with the same service target: every SKU unified, as
   above, nothing cleared, the idle nodes of the network holding their minimum stock.
 
-Both policies wait on the same supplier: behind every SKU stands a warehouse ordering up to
-the pool's level (``pool_units``' formula) with the SKU's supplier lead time. A unified
-SKU's nodes order from it, and when it is short each node gets the same share of its order;
-a pooled SKU's pool is that warehouse plus the stock moved up from the channels. It starts
-in steady state in both policies: its order-up-to position, the lead time's demand in
-transit (arriving evenly) and the rest on hand. A delisted SKU's orders in transit are
-cancelled.
+Both wait on the same supplier: a warehouse behind every SKU orders up to the pool's level
+with the SKU's supplier lead time; unified nodes order from it (a short one ships each node
+the same share), a pooled SKU's pool is it plus the channels' stock (`replay_start`).
 
 Demand not served from stock on hand is lost. Vectorised over series; the loop is over
 periods only. Metrics per policy: fill rate, average inventory (units and value at cost),
@@ -52,6 +48,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from forecasting.policy.config import PolicyConfig
+from forecasting.policy.replay_start import initial_stock, split_demand
 
 POLICIES = ("predictor", "all_unified")
 METRICS = (
@@ -187,7 +184,7 @@ def simulate(
     # (seeded) and a node serves only its own customers; its start stock is split evenly
     n_nodes = nodes.astype(int)
     node_series = np.repeat(np.arange(n_series), n_nodes)
-    node_d = _split_demand(d, n_nodes, np.random.default_rng(seed))
+    node_d = split_demand(d, n_nodes, np.random.default_rng(seed))
     node_up = node_up_to[node_series]
     stock0 = None
     if start_stock is not None:
@@ -211,15 +208,10 @@ def simulate(
     # a slow mover that has stopped selling is delisted (all stock cleared, no reorders);
     # one that still sells but holds too much keeps what its pool needs
     delist = slow & reasons.str.contains("decayed_demand|no_recent_sale").to_numpy()
+    # the warehouse behind every SKU (its level, its demand per period); under the predictor
+    # a pooled SKU's warehouse is part of its pool, which a delisted SKU no longer has
+    upstream = (pool_up_to, dec["mean_daily"].to_numpy(dtype="float64") * period_days)
     keep = np.where(delist, 0.0, pool_up_to)
-    # the warehouse behind every SKU starts in steady state, the same in both policies: its
-    # order-up-to position, the lead time's demand in transit (arriving evenly) and the rest
-    # on hand; under the predictor a pooled SKU's warehouse is part of its pool
-    in_transit = np.minimum(
-        dec["mean_daily"].to_numpy(dtype="float64") * lead_central * period_days, pool_up_to
-    )
-    upstream = (pool_up_to.copy(), in_transit)
-    pool_up_to = np.where(delist, 0.0, pool_up_to)
     display = np.where(slow, 0.0, dec["display_units"].to_numpy(dtype="float64"))
     wait = np.where(pooled, dec["wait_share"].to_numpy(dtype="float64"), 0.0)
     idle = dec["idle_units"].to_numpy(dtype="float64")
@@ -233,7 +225,7 @@ def simulate(
             in_pool,
             node_up,
             stock0,
-            pool_up_to,
+            keep,
             np.where(in_pool, display, 0.0),
             np.where(in_pool, 0.0, idle),
             np.where(in_pool, wait, 0.0),
@@ -352,29 +344,6 @@ def _report(
     )
 
 
-def _split_demand(d: np.ndarray, n_nodes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(nodes x periods) demand: each series' units spread uniformly at random over its
-    nodes (multinomial; the fractional part of a period's demand goes to one node)."""
-    out = np.zeros((int(n_nodes.sum()), d.shape[1]))
-    start = np.cumsum(n_nodes) - n_nodes
-    whole = np.floor(d)
-    frac = d - whole
-    for k in np.unique(n_nodes):  # a few distinct node counts (one per channel)
-        rows = np.flatnonzero(n_nodes == k)
-        split = rng.multinomial(whole[rows].astype(np.int64), np.full(k, 1.0 / k))
-        pick = rng.integers(0, k, size=frac[rows].shape)
-        split = split.astype("float64")
-        np.put_along_axis(
-            split,
-            pick[..., None],
-            np.take_along_axis(split, pick[..., None], axis=2) + frac[rows][..., None],
-            axis=2,
-        )
-        idx = start[rows][:, None] + np.arange(k)[None, :]  # (series, k) node rows
-        out[idx.ravel()] = split.transpose(0, 2, 1).reshape(-1, d.shape[1])
-    return out
-
-
 def _replay(
     d: np.ndarray,
     sku_of: np.ndarray,
@@ -399,34 +368,16 @@ def _replay(
     transfer_unit = cost * cfg.transfer_cost_rate + cfg.transfer_cost_fixed
     local_up_to = np.where(pooled_series, 0.0, up_to)
     pool_target = np.where(in_pool, pool_up_to, 0.0)
-    # the warehouse: unified SKUs' nodes order from it, a pooled SKU's pool absorbs it
-    wh_up_to, in_transit = upstream
-    ring = int(lead_central.max()) if n_skus else 1  # orders in transit, by arrival period
-    arriving = np.where(
-        np.arange(ring)[:, None] < lead_central[None, :], in_transit / lead_central, 0.0
+    pipe, wh, pool, local, moved, cleared = initial_stock(
+        in_pool, pool_target, upstream, lead_central, stock0, sku_of, keep, local_up_to
     )
-    wh_on_hand = wh_up_to - in_transit
-    active = ~in_pool | (pool_target > 0)  # a delisted SKU's orders in transit are cancelled
-    pipe = arriving * active  # the warehouse's or the pool's orders in transit
-    wh = np.where(in_pool, 0.0, wh_on_hand)
-    if stock0 is None:  # no stock data: every policy starts at its own levels
-        moved: np.ndarray = np.zeros(n_skus)
-        pool, cleared = np.where(pool_target > 0, wh_on_hand, 0.0), np.zeros(n_skus)
-        local = local_up_to.copy()
-    else:
-        # pooled SKUs: the channels' stock moves upstream (a transfer per unit) and joins the
-        # warehouse's; what a slow mover holds beyond its level is cleared
-        moved = np.bincount(sku_of, weights=np.where(pooled_series, stock0, 0.0), minlength=n_skus)
-        held = moved + np.where(in_pool, wh_on_hand, 0.0)
-        pool = np.minimum(held, np.maximum(keep - pipe.sum(axis=0), 0.0))
-        cleared = held - pool
-        local = np.where(pooled_series, 0.0, stock0)
+    ring = len(pipe)
+    wh_target = np.where(in_pool, 0.0, upstream[0])
     transfer = float((moved * transfer_unit).sum())
     clearance = float((cleared * cost * cfg.clearance_loss_rate).sum())
     backlog = np.zeros(n_skus)
     patient = in_pool & (pool_target > 0)  # a delisted SKU's buyers are not served later
     local_pipe = np.zeros((lead_store, n_series))
-    wh_target = np.where(in_pool, 0.0, wh_up_to)
     every_sku = np.arange(n_skus)
     served_sku = np.zeros(n_skus)
     static_units = display + idle
