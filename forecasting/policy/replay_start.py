@@ -39,8 +39,9 @@ def initial_stock(
     keep: np.ndarray,
     local_up_to: np.ndarray,
 ) -> tuple[np.ndarray, ...]:
-    """The stock at the start: (orders in transit by arrival period x SKU, warehouses,
-    pools, nodes, units moved up, units cleared). Every warehouse starts in steady state in
+    """The stock at the start: (orders in transit by arrival period x SKU, the stock
+    upstream per SKU (a pooled SKU's pool, else its warehouse), nodes, units moved up, units
+    cleared). Every warehouse starts in steady state in
     both policies: its order-up-to position, the lead time's demand in transit (arriving
     evenly), the rest on hand; a delisted SKU's orders in transit are cancelled."""
     n_skus = len(in_pool)
@@ -53,15 +54,14 @@ def initial_stock(
     on_hand = level - in_transit
     active = ~in_pool | (pool_target > 0)  # a delisted SKU's orders in transit are cancelled
     pipe = arriving * active
-    wh = np.where(in_pool, 0.0, on_hand)
     pooled_series = in_pool[sku_of]
     if stock0 is None:  # no stock data: every policy starts at its own levels
-        pool = np.where(pool_target > 0, on_hand, 0.0)
-        return pipe, wh, pool, local_up_to.copy(), np.zeros(n_skus), np.zeros(n_skus)
+        up = np.where(active, on_hand, 0.0)
+        return pipe, up, local_up_to.copy(), np.zeros(n_skus), np.zeros(n_skus)
     # pooled SKUs: the channels' stock moves upstream (a transfer per unit) and joins the
     # warehouse's; what a slow mover holds beyond its level is cleared
     moved = np.bincount(sku_of, weights=np.where(pooled_series, stock0, 0.0), minlength=n_skus)
     held = moved + np.where(in_pool, on_hand, 0.0)
     pool = np.minimum(held, np.maximum(keep - pipe.sum(axis=0), 0.0))
     local = np.where(pooled_series, 0.0, stock0)
-    return pipe, wh, pool, local, moved, held - pool
+    return pipe, np.where(in_pool, pool, on_hand), local, moved, held - pool

@@ -368,11 +368,12 @@ def _replay(
     transfer_unit = cost * cfg.transfer_cost_rate + cfg.transfer_cost_fixed
     local_up_to = np.where(pooled_series, 0.0, up_to)
     pool_target = np.where(in_pool, pool_up_to, 0.0)
-    pipe, wh, pool, local, moved, cleared = initial_stock(
+    # ``up``: the stock upstream of each SKU, its pool if pooled, else its warehouse
+    pipe, up, local, moved, cleared = initial_stock(
         in_pool, pool_target, upstream, lead_central, stock0, sku_of, keep, local_up_to
     )
     ring = len(pipe)
-    wh_target = np.where(in_pool, 0.0, upstream[0])
+    up_target = np.where(in_pool, pool_target, upstream[0])
     transfer = float((moved * transfer_unit).sum())
     clearance = float((cleared * cost * cfg.clearance_loss_rate).sum())
     backlog = np.zeros(n_skus)
@@ -390,16 +391,15 @@ def _replay(
     for t in range(n_periods):
         local += local_pipe[t % lead_store]
         local_pipe[t % lead_store] = 0.0
-        pool += np.where(in_pool, pipe[t % ring], 0.0)
-        wh += np.where(in_pool, 0.0, pipe[t % ring])
+        up += pipe[t % ring]
         pipe[t % ring] = 0.0
         dt = d[:, t]
         served_local = np.where(pooled_series, 0.0, np.minimum(local, dt))
         local -= served_local
         pool_raw = np.bincount(sku_of, weights=np.where(pooled_series, dt, 0.0), minlength=n_skus)
         due = backlog + pool_raw * (1.0 - wait)
-        served_pool = np.minimum(pool, due)
-        pool -= served_pool
+        served_pool = np.minimum(up, due)  # due only for pooled SKUs
+        up -= served_pool
         delisted += np.where(in_pool & ~patient, due - served_pool, 0.0)
         backlog = np.where(patient, due - served_pool, 0.0)
         transfer += float((served_pool * transfer_unit).sum())
@@ -410,16 +410,15 @@ def _replay(
             want = np.maximum(local_up_to - local - local_pipe.sum(axis=0), 0.0)
             wanted = np.bincount(sku_of, weights=want, minlength=n_skus)
             # a warehouse short of stock ships each node the same share of its order
-            share = np.minimum(1.0, np.divide(wh, wanted, out=np.ones(n_skus), where=wanted > 0))
+            share = np.minimum(1.0, np.divide(up, wanted, out=np.ones(n_skus), where=wanted > 0))
             local_pipe[(t + lead_store) % lead_store] += want * share[sku_of]
-            wh -= wanted * share
-            position = pool + wh + pipe.sum(axis=0) - backlog
-            order = np.maximum(pool_target + wh_target - position, 0.0)
+            up -= wanted * share
+            order = np.maximum(up_target - (up + pipe.sum(axis=0) - backlog), 0.0)
             pipe[(t + lead_central) % ring, every_sku] += order
         local_value = float((local * cost_series).sum())
-        pool_value = float(((pool + wh) * cost).sum())
+        pool_value = float((up * cost).sum())
         static_value = float((static_units * cost).sum())
-        units_path[t] = local.sum() + pool.sum() + wh.sum() + static_units.sum()
+        units_path[t] = local.sum() + up.sum() + static_units.sum()
         value_path[t] = local_value + pool_value + static_value
         holding += rate_per_period * (
             local_value + static_value + pool_value * cfg.upstream_holding_factor
@@ -432,10 +431,7 @@ def _replay(
         )
         * wait,
         "delisted": delisted,
-        "end_stock": np.bincount(sku_of, weights=local, minlength=n_skus)
-        + pool
-        + wh
-        + static_units,
+        "end_stock": np.bincount(sku_of, weights=local, minlength=n_skus) + up + static_units,
         "units_path": units_path,
         "value_path": value_path,
         "served_path": served_path,
