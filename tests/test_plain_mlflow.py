@@ -140,6 +140,19 @@ def test_a_consumer_with_integer_units_gets_the_decisions_of_score(shop: dict[st
     assert decisions["weeks_of_cover"].notna().all()  # the integer on_hand was read
 
 
+def test_the_registered_predictor_says_what_to_install_to_load_it(shop: dict[str, Any]) -> None:
+    # what `mlflow models serve --env-manager virtualenv` installs: every library the model
+    # imports (lightgbm included), pinned as here, and not this package, which no index
+    # serves (its code travels inside the model)
+    from importlib.metadata import version
+
+    path = mlflow.pyfunc.get_model_dependencies(PREDICTOR)
+    pins = dict(line.split("==") for line in Path(path).read_text().split())
+    for lib in ("lightgbm", "statsforecast", "pandas", "scikit-learn", "mlflow"):
+        assert pins.get(lib) == version(lib), (lib, pins)
+    assert "forecasting" not in pins and "pyspark" not in pins, pins
+
+
 def test_ids_read_as_numbers_get_their_leading_zeros_back_with_a_warning(
     shop: dict[str, Any],
 ) -> None:

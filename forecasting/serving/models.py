@@ -3,8 +3,12 @@ files, Parquet tables, JSON configs) and loading the predictor back."""
 
 from __future__ import annotations
 
+import re
 import tempfile
+import warnings
 from contextlib import nullcontext
+from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +16,7 @@ import mlflow
 import pandas as pd
 from mlflow.models import ModelSignature
 
-from forecasting.errors import ForecastingError
+from forecasting.errors import FallbackWarning, ForecastingError
 from forecasting.periods import training_period
 from forecasting.predictor import ElasticSkuPredictor
 from forecasting.serving.signatures import (
@@ -24,6 +28,32 @@ from forecasting.tracking import store_lock
 
 #: The package folder, bundled with every model (``code_paths``) so that it loads anywhere.
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+@cache
+def model_requirements() -> tuple[str, ...] | None:
+    """The pip requirements of every logged model: the package's own dependencies (not its
+    extras), pinned to the versions installed here.
+
+    Written out rather than left to MLflow's inference, which imports the model in a
+    subprocess (about 10 s a model) and still gets it wrong: it lists ``forecasting``
+    itself, which no index serves (the code travels in the model's ``code_paths``), and
+    misses ``lightgbm``, which the demand model needs. ``None`` (MLflow infers, with a
+    warning) when the package is not installed, e.g. run from a bare source tree."""
+    try:
+        declared = metadata.requires("forecasting") or []
+    except metadata.PackageNotFoundError:
+        return None
+    pins = []
+    for requirement in declared:
+        if "extra ==" in requirement:
+            continue
+        name = re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0]
+        try:
+            pins.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pins.append(requirement.split(";")[0].strip())
+    return tuple(pins)
 
 
 def sales_input_example(sales: pd.DataFrame, periods: int, n_series: int = 2) -> pd.DataFrame:
@@ -103,6 +133,14 @@ def _log_saved(
     # one registration at a time on a local store: two new versions at once would race for
     # the next version number (a tracking server orders them itself)
     lock = store_lock(uri, "registry") if registered_model_name else nullcontext()
+    requirements = model_requirements()
+    if requirements is None:
+        warnings.warn(
+            "the forecasting package is not installed (no metadata): MLflow infers the "
+            "model's requirements, slowly; `pip install -e .` writes them out",
+            FallbackWarning,
+            stacklevel=3,
+        )
     with tempfile.TemporaryDirectory() as tmp, lock:
         folder = obj.save(Path(tmp) / artifact)
         return mlflow.pyfunc.log_model(
@@ -110,6 +148,7 @@ def _log_saved(
             python_model=str(Path(__file__).with_name(code_file)),
             artifacts={artifact: str(folder)},
             code_paths=[str(PACKAGE_DIR)],
+            pip_requirements=list(requirements) if requirements is not None else None,
             signature=signature,
             input_example=input_example,
             registered_model_name=registered_model_name,
