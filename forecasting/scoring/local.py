@@ -3,6 +3,7 @@ process or in worker processes that each load the model once."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -124,7 +125,10 @@ def score_parts(
     given back, so memory holds a few parts whatever the input's size.
     """
     known = known or Known()
-    if jobs <= 1:
+    rest = iter(parts)
+    head = list(itertools.islice(rest, 2))
+    parts = _popping(head, rest)
+    if jobs <= 1 or len(head) < 2:  # one part: a worker would only add its start (~8 s)
         predictor = known.applied(load_predictor(model_uri))
         for part in parts:
             yield score_part(predictor, part, inventory, chunk_size, known.future)
@@ -159,6 +163,13 @@ def score_parts(
         raise
     else:
         pool.shutdown(wait=True)
+
+
+def _popping(head: list[pd.DataFrame], rest: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """``head``'s parts, then ``rest``'s, holding no reference to a part given out."""
+    while head:
+        yield head.pop(0)
+    yield from rest
 
 
 @dataclass(frozen=True)
