@@ -145,76 +145,28 @@ def person_auc(
     return round(float(roc_auc_score(label.reindex(ids).to_numpy(), np.nan_to_num(score))), 4)
 
 
-def part_world(seeds: tuple[int, ...] = (101, 202)) -> dict[str, Any]:
-    from forecasting.data.synthetic import generate_omnichannel
-    from forecasting.data.synthetic_identities import silo_customers
-    from forecasting.identity import apply_links, read_links
+#: Customers' channel preference in the world part (`SyntheticConfig.channel_preference`):
+#: none (each buys in a SKU's channels as the SKU sells there: a record's activity is its
+#: person's, scaled), then a dominant channel about 58% and 66% of a customer's orders.
+PREFERENCES: tuple[float | None, ...] = (None, 1.0, 0.5)
 
-    worlds = []
-    for seed in seeds:
-        world = generate_omnichannel(n_skus=120, n_days=730, seed=seed)
-        assert world.transactions is not None
-        silos = silo_customers(world.transactions, seed=seed)
-        with tempfile.TemporaryDirectory() as tmp:
-            linkage = _link(silos.identities, Path(tmp))
-            links = pd.read_parquet(Path(tmp) / "links.parquet")
-        person_of = read_links(links)
-        linked, counts = apply_links(silos.transactions, person_of)
-        cutoff = world.transactions["ts"].max().normalize() - pd.Timedelta(days=HORIZON)
-        views = {
-            "siloed": _propensity(silos.transactions, cutoff),
-            "linked": _propensity(linked, cutoff),
-            "true": _propensity(world.transactions, cutoff),
-        }
-        # the common population: silo records, each with its true person's label
-        ids = silos.identities.set_index("customer_id")
-        start = cutoff + pd.Timedelta(days=1)
-        tx = world.transactions
-        future = tx[(tx["ts"] >= start) & (tx["ts"] < start + pd.Timedelta(days=HORIZON))]
-        buys_again = ids["true_person_id"].isin(set(future["customer_id"])).astype(int)
-        silo_tx = silos.transactions
-        before = set(silo_tx.loc[silo_tx["ts"] < start, "customer_id"])
-        eligible = ids.index.to_series().isin(before)
-        record_keys = ids.reset_index()[["channel", "customer_id"]].astype("string")
-        linked_id = person_of.reindex(pd.MultiIndex.from_frame(record_keys)).to_numpy()
-        customer_of = {
-            "siloed": ids.index.to_series(),
-            "linked": pd.Series(linked_id, index=ids.index),
-            "true": ids["true_person_id"],
-        }
-        rates = {name: view.pop("rates").set_index("sku_id") for name, view in views.items()}
-        truth = rates["true"]
-        w = truth["buyers"].to_numpy(dtype=float)
-        t = truth["observed_rate"].to_numpy()
-        ok = t > 0
-        row: dict[str, Any] = {
-            "seed": seed,
-            "linkage": linkage,
-            "merge_counts": counts,
-            "records_scored": int(eligible.sum()),
-            "records_buying_again": round(float(buys_again[eligible.to_numpy()].mean()), 4),
-        }
-        for name, view in views.items():
-            scores = view.pop("scores")
-            view["auc_true_persons"] = person_auc(scores, customer_of[name], eligible, buys_again)
-            r = rates[name]["observed_rate"].reindex(truth.index).fillna(0.0).to_numpy()
-            rel = np.abs(r - t)[ok] / t[ok]
-            view["sku_rate_mean_abs_rel_error_vs_true"] = round(
-                float(np.average(rel, weights=w[ok])), 4
-            )
-            view["mean_sku_rate"] = round(float(np.average(r, weights=w)), 4)
-            row[name] = view
-        worlds.append(row)
-        print(seed, linkage["f1"], {k: row[k]["auc_true_persons"] for k in views})
+
+def part_world(
+    seeds: tuple[int, ...] = (101, 202), preferences: tuple[float | None, ...] = PREFERENCES
+) -> dict[str, Any]:
+    worlds = [world_row(seed, pref) for pref in preferences for seed in seeds]
     return {
         "worlds": worlds,
+        "summary": _summary(worlds),
         "targets": {
             "linkage_f1_min": 0.95,
             "auc_linked_within_true": 0.01,
             "sku_rate_rel_error_max": 0.05,
         },
-        "note": "each world: generate_omnichannel(n_skus=120, n_days=730, seed), silo_customers"
-        "(seed), seeds no default was chosen on. Propensity: PropensityModel(horizon_days=60) "
+        "note": "each world: generate_omnichannel(SyntheticConfig(n_skus=120, n_days=730, seed, "
+        "channel_preference)), silo_customers(seed); seeds no default was chosen on; the "
+        "preferences were set before any run (none; a dominant channel about 58% and 66% of "
+        "a customer's orders). Propensity: PropensityModel(horizon_days=60) "
         "fitted on each view up to the last day - 60 and scored at it. auc_true_persons: one "
         "population and one label for all views (the silo records with a purchase up to the "
         "cutoff, labelled by whether their true person buys in the 60 days after it), each "
@@ -223,6 +175,100 @@ def part_world(seeds: tuple[int, ...] = (101, 202)) -> dict[str, Any]:
         "SKU repurchase rates (sku_repurchase_rates): buyer-weighted relative error against "
         "the true IDs' rates",
     }
+
+
+def _summary(worlds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per channel preference: the AUCs' gaps (linked - siloed, true - linked), worst F1."""
+    out = []
+    for pref in dict.fromkeys(w["channel_preference"] for w in worlds):
+        rows = [w for w in worlds if w["channel_preference"] == pref]
+        auc = {v: [w[v]["auc_true_persons"] for w in rows] for v in ("siloed", "linked", "true")}
+        errors = [w["linked"]["sku_rate_mean_abs_rel_error_vs_true"] for w in rows]
+        shares = [w["dominant_channel_share"] for w in rows]
+        out.append(
+            {
+                "channel_preference": pref,
+                "dominant_channel_share": round(float(np.mean(shares)), 3),
+                "linkage_f1_min": min(w["linkage"]["f1"] for w in rows),
+                "auc_linked_minus_siloed": _gaps(auc["linked"], auc["siloed"]),
+                "auc_true_minus_linked": _gaps(auc["true"], auc["linked"]),
+                "sku_rate_error_linked_max": max(errors),
+            }
+        )
+    return out
+
+
+def _gaps(a: list[float], b: list[float]) -> list[float]:
+    return [round(x - y, 4) for x, y in zip(a, b, strict=True)]
+
+
+def world_row(seed: int, preference: float | None) -> dict[str, Any]:
+    """One generator world seen through silos, linked, and as it is."""
+    from forecasting.data.synthetic import SyntheticConfig, generate_omnichannel
+    from forecasting.data.synthetic_identities import silo_customers
+    from forecasting.identity import apply_links, read_links
+
+    cfg = SyntheticConfig(n_skus=120, n_days=730, seed=seed, channel_preference=preference)
+    world = generate_omnichannel(cfg)
+    assert world.transactions is not None
+    silos = silo_customers(world.transactions, seed=seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        linkage = _link(silos.identities, Path(tmp))
+        links = pd.read_parquet(Path(tmp) / "links.parquet")
+    person_of = read_links(links)
+    linked, counts = apply_links(silos.transactions, person_of)
+    cutoff = world.transactions["ts"].max().normalize() - pd.Timedelta(days=HORIZON)
+    views = {
+        "siloed": _propensity(silos.transactions, cutoff),
+        "linked": _propensity(linked, cutoff),
+        "true": _propensity(world.transactions, cutoff),
+    }
+    # the common population: silo records, each with its true person's label
+    ids = silos.identities.set_index("customer_id")
+    start = cutoff + pd.Timedelta(days=1)
+    tx = world.transactions
+    future = tx[(tx["ts"] >= start) & (tx["ts"] < start + pd.Timedelta(days=HORIZON))]
+    buys_again = ids["true_person_id"].isin(set(future["customer_id"])).astype(int)
+    silo_tx = silos.transactions
+    before = set(silo_tx.loc[silo_tx["ts"] < start, "customer_id"])
+    eligible = ids.index.to_series().isin(before)
+    record_keys = ids.reset_index()[["channel", "customer_id"]].astype("string")
+    linked_id = person_of.reindex(pd.MultiIndex.from_frame(record_keys)).to_numpy()
+    customer_of = {
+        "siloed": ids.index.to_series(),
+        "linked": pd.Series(linked_id, index=ids.index),
+        "true": ids["true_person_id"],
+    }
+    rates = {name: view.pop("rates").set_index("sku_id") for name, view in views.items()}
+    truth = rates["true"]
+    w = truth["buyers"].to_numpy(dtype=float)
+    t = truth["observed_rate"].to_numpy()
+    ok = t > 0
+    per = tx.groupby(["customer_id", "channel"], observed=True).size()
+    row: dict[str, Any] = {
+        "seed": seed,
+        "channel_preference": preference,
+        # a customer's share of orders in their most used channel, averaged over customers
+        "dominant_channel_share": round(
+            float((per.groupby(level=0).max() / per.groupby(level=0).sum()).mean()), 3
+        ),
+        "linkage": linkage,
+        "merge_counts": counts,
+        "records_scored": int(eligible.sum()),
+        "records_buying_again": round(float(buys_again[eligible.to_numpy()].mean()), 4),
+    }
+    for name, view in views.items():
+        scores = view.pop("scores")
+        view["auc_true_persons"] = person_auc(scores, customer_of[name], eligible, buys_again)
+        r = rates[name]["observed_rate"].reindex(truth.index).fillna(0.0).to_numpy()
+        rel = np.abs(r - t)[ok] / t[ok]
+        view["sku_rate_mean_abs_rel_error_vs_true"] = round(
+            float(np.average(rel, weights=w[ok])), 4
+        )
+        view["mean_sku_rate"] = round(float(np.average(r, weights=w)), 4)
+        row[name] = view
+    print(seed, preference, linkage["f1"], {k: row[k]["auc_true_persons"] for k in views})
+    return row
 
 
 def part_scale(n: int = 1_000_000, seed: int = 7) -> dict[str, Any]:

@@ -59,6 +59,26 @@ def test_consumables_are_repurchased_and_durables_are_not(world: SyntheticData) 
     assert repeat["custom"] < 0.1
 
 
+def test_customers_who_favour_a_channel_buy_mostly_there_and_the_sales_stay() -> None:
+    def dominant_share(tx: pd.DataFrame) -> float:
+        per = tx.groupby(["customer_id", "channel"]).size()
+        many = per.groupby(level=0).sum() >= 5
+        return float((per.groupby(level=0).max() / per.groupby(level=0).sum())[many].mean())
+
+    plain = generate_omnichannel(n_skus=40, n_days=200, seed=5)
+    keen = generate_omnichannel(n_skus=40, n_days=200, seed=5, channel_preference=0.3)
+    again = generate_omnichannel(n_skus=40, n_days=200, seed=5, channel_preference=0.3)
+    assert plain.transactions is not None and keen.transactions is not None
+    assert dominant_share(keen.transactions) > dominant_share(plain.transactions) + 0.15
+    # the same orders and sales: only who placed each order changes, reproducibly
+    pd.testing.assert_frame_equal(keen.sales, plain.sales)
+    same = ["sku_id", "channel", "ts", "quantity", "amount"]
+    pd.testing.assert_frame_equal(keen.transactions[same], plain.transactions[same])
+    pd.testing.assert_frame_equal(keen.transactions, again.transactions)
+    with pytest.raises(ValueError, match="channel_preference"):
+        generate_omnichannel(n_skus=5, channel_preference=0.0)
+
+
 def test_slow_movers_hold_stock_that_will_not_sell(world: SyntheticData) -> None:
     truth = world.truth.set_index("sku_id")
     last_90 = world.sales[world.sales["ds"] > world.sales["ds"].max() - pd.Timedelta(days=90)]

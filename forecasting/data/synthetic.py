@@ -226,6 +226,10 @@ class SyntheticConfig:
     holdout_days: int = 0
     promo_discount: float = 0.2
     n_general_customers: int | None = None  # occasional buyers; default 20 per SKU
+    # each customer's channel shares ~ Dirichlet(channel_preference): small = a dominant
+    # channel (0.5: about two thirds of a customer's orders in one of four); None = every
+    # customer buys in a SKU's channels as the SKU sells there
+    channel_preference: float | None = None
     id_width: int = 5  # SKU IDs are zero-padded: "00042"
     seed: int = 0
 
@@ -239,6 +243,8 @@ class SyntheticConfig:
             raise ValueError(f"unknown archetypes {sorted(unknown)}; known: {sorted(ARCHETYPES)}")
         if not self.channels:
             raise ValueError("at least one channel is needed")
+        if self.channel_preference is not None and not self.channel_preference > 0:
+            raise ValueError("channel_preference must be > 0 (or None: no preference)")
         mixed = {name for name, w in self.mix if w > 0 and ARCHETYPES[name].confounder}
         snap = self.n_days - 1 - self.holdout_days
         if mixed & {"seasonal", "seasonal_overstock"} and snap < 365 + 70:

@@ -59,6 +59,11 @@ def transactions_of(
         pool_start[sku] + np.floor(rng.random(n_orders) * pool[sku]).astype(np.int64),
         rng.integers(0, n_general, n_orders),
     )
+    if cfg.channel_preference is not None:
+        channel = np.unique(ch_col, return_inverse=True)[1][series]
+        lo = np.where(loyal, pool_start[sku], 0)
+        size = np.where(loyal, pool[sku], n_general)
+        customer = _by_preference(cfg, customer, channel, lo, size, int(pool_start[-1] + pool[-1]))
     uniq, codes = np.unique(customer, return_inverse=True)
     width = len(str(int(uniq.max()))) + 1 if uniq.size else 1
     names = np.array([f"{c:0{width}d}" for c in uniq], dtype=object)  # leading zeros on purpose
@@ -76,3 +81,33 @@ def transactions_of(
         }
     )
     return tx
+
+
+def _by_preference(
+    cfg: SyntheticConfig,
+    customer: np.ndarray,
+    channel: np.ndarray,
+    lo: np.ndarray,
+    size: np.ndarray,
+    n_customers: int,
+) -> np.ndarray:
+    """Each order's customer redrawn from the same buyers (``lo`` .. ``lo + size``) with
+    probability in proportion to their preference for the order's ``channel``: each
+    customer's channel shares ~ Dirichlet(``cfg.channel_preference``).
+
+    Rejection sampling (the first candidate is the uniform draw already made): a round
+    accepts a candidate with probability its share, so the accepted are drawn in proportion
+    to it. A stream of its own (seeded by ``cfg.seed``): the rest of the world stays as it
+    is without preferences. After 200 rounds (an order in a channel its buyers hardly use)
+    the last candidate stays."""
+    rng = np.random.default_rng([cfg.seed, 19])
+    n_ch = int(channel.max()) + 1 if channel.size else 1
+    share = rng.dirichlet(np.full(n_ch, cfg.channel_preference), n_customers)
+    out = customer.copy()
+    todo = np.flatnonzero(rng.random(out.size) >= share[out, channel])
+    for _ in range(200):
+        if not todo.size:
+            break
+        out[todo] = lo[todo] + np.floor(rng.random(todo.size) * size[todo]).astype(np.int64)
+        todo = todo[rng.random(todo.size) >= share[out[todo], channel[todo]]]
+    return out
