@@ -54,6 +54,10 @@ def _link(args: argparse.Namespace) -> int:
         from forecasting.scoring.spark import spark_session
 
         spark = spark_session(args.spark_master, jars=(similarity_jar_location(),))
+        # Splink runs hundreds of small SQL jobs: shuffle partitions coalesced to the data
+        # (Spark's default) rather than the fixed ones scoring keeps for its groups
+        # (240 records on local[2]: 110 s instead of 143 s)
+        spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "true")
     result = link_customers(
         identities,
         cfg,
