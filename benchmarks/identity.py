@@ -147,7 +147,7 @@ def person_auc(
 
 #: Customers' channel preference in the world part (`SyntheticConfig.channel_preference`):
 #: none (each buys in a SKU's channels as the SKU sells there: a record's activity is its
-#: person's, scaled), then a dominant channel about 58% and 66% of a customer's orders.
+#: person's, scaled), then a dominant channel about 55% and 64% of a customer's orders.
 PREFERENCES: tuple[float | None, ...] = (None, 1.0, 0.5)
 
 
@@ -165,7 +165,7 @@ def part_world(
         },
         "note": "each world: generate_omnichannel(SyntheticConfig(n_skus=120, n_days=730, seed, "
         "channel_preference)), silo_customers(seed); seeds no default was chosen on; the "
-        "preferences were set before any run (none; a dominant channel about 58% and 66% of "
+        "preferences were set before any run (none; a dominant channel about 55% and 64% of "
         "a customer's orders). Propensity: PropensityModel(horizon_days=60) "
         "fitted on each view up to the last day - 60 and scored at it. auc_true_persons: one "
         "population and one label for all views (the silo records with a purchase up to the "

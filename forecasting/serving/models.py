@@ -3,7 +3,6 @@ files, Parquet tables, JSON configs) and loading the predictor back."""
 
 from __future__ import annotations
 
-import re
 import tempfile
 import warnings
 from contextlib import nullcontext
@@ -15,6 +14,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow.models import ModelSignature
+from packaging.requirements import Requirement
 
 from forecasting.errors import FallbackWarning, ForecastingError
 from forecasting.periods import training_period
@@ -45,14 +45,14 @@ def model_requirements() -> tuple[str, ...] | None:
     except metadata.PackageNotFoundError:
         return None
     pins = []
-    for requirement in declared:
-        if "extra ==" in requirement:
-            continue
-        name = re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0]
+    for line in declared:
+        requirement = Requirement(line)
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue  # an extra's, or another platform's
         try:
-            pins.append(f"{name}=={metadata.version(name)}")
+            pins.append(f"{requirement.name}=={metadata.version(requirement.name)}")
         except metadata.PackageNotFoundError:
-            pins.append(requirement.split(";")[0].strip())
+            pins.append(f"{requirement.name}{requirement.specifier}")
     return tuple(pins)
 
 
