@@ -52,9 +52,10 @@ from forecasting.demand.selection import (
     needed_models,
     select,
     uses_lgb,
+    warn_fallbacks,
     with_ensembles,
 )
-from forecasting.errors import FallbackWarning, ForecastingError, ShortHistoryWarning
+from forecasting.errors import ForecastingError, ShortHistoryWarning
 from forecasting.periods import horizon_days
 from forecasting.progress import stage
 
@@ -114,6 +115,17 @@ class DemandForecaster(BaseEstimator):
         spark: Any = None,
     ) -> DemandForecaster:
         """Backtest the candidates, select per class, fit LightGBM. Returns ``self``."""
+        panel, keys, end = self._fit_inputs(sales, calendar, future)
+        with stage(f"demand: fit on {len(keys):,} series") as st:
+            self._fit(panel, keys, end, spark)
+        self.fit_seconds_ = st.seconds
+        return self
+
+    def _fit_inputs(
+        self, sales: pd.DataFrame, calendar: pd.DataFrame | None, future: pd.DataFrame | None
+    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
+        """Validate the inputs of `fit` and return the panel (keys, end). The validated copy
+        of the sales dies on return: at M5's size it is ~2 GiB the fit does not need."""
         sales, stockouts = uncensor(validate(sales, SALES, "<sales>"))
         self.stockouts_ = stockout_totals(stockouts)
         panel, keys, end = prepare_panel(sales, self.config)
@@ -124,10 +136,7 @@ class DemandForecaster(BaseEstimator):
         check_calendar_covers(self.calendar_, end, self.config, self.config.horizon, keys)
         self.planned_ = future is not None
         self.plan_ = None if future is None else read_plan(future, keys, panel, sales)
-        with stage(f"demand: fit on {len(keys):,} series") as st:
-            self._fit(panel, keys, end, spark)
-        self.fit_seconds_ = st.seconds
-        return self
+        return panel, keys, end
 
     def forecast(
         self, horizon: int | None = None, *, all_models: bool = False, spark: Any = None
@@ -276,7 +285,7 @@ class DemandForecaster(BaseEstimator):
         )
         self.n_windows_, self.screening_ = bt.n_windows, bt.screening
         self.fallbacks_ = dict(bt.fallbacks)
-        _warn_fallbacks(self.fallbacks_, "backtest")
+        warn_fallbacks(self.fallbacks_, "backtest")
         timings = dict(bt.timings)
         cv = with_ensembles(bt.cv, cfg)
         self.candidates_ = candidate_columns(cv)
@@ -454,7 +463,7 @@ class DemandForecaster(BaseEstimator):
             mean = fc.loc[lost, "unique_id"].map(level).to_numpy(dtype="float64")
             point[lost] = np.where(np.isnan(others), mean, others)
         fc["forecast"] = np.clip(np.nan_to_num(point, nan=0.0), 0.0, None)
-        _warn_fallbacks(counts, "forecast")
+        warn_fallbacks(counts, "forecast")
         out = fc.merge(keys, on="unique_id", how="left")
         out = apply_offsets(out, level, self.series_offsets_, self.class_offsets_, self.config)
         out.loc[out["demand_class"] == NO_DEMAND, ["forecast", *quantile_columns(self.config)]] = (
@@ -486,15 +495,3 @@ class DemandForecaster(BaseEstimator):
     def _check_fitted(self) -> None:
         if not hasattr(self, "selection_"):
             raise ForecastingError("call fit() (or DemandForecaster.load) before predict()")
-
-
-def _warn_fallbacks(counts: dict[str, int], where: str) -> None:
-    """One `FallbackWarning` naming each model that needed a stand-in and for how many
-    series."""
-    if counts:
-        said = ", ".join(f"{m} on {n} series" for m, n in sorted(counts.items()))
-        warnings.warn(
-            f"{where}: the other models' mean stood in for {said}",
-            FallbackWarning,
-            stacklevel=3,
-        )

@@ -3,12 +3,15 @@ each local model; per Syntetos-Boylan class the candidate with the lowest mean s
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
 from forecasting.demand.candidates import LGB
 from forecasting.demand.classification import DEMAND_CLASSES
 from forecasting.demand.config import DemandConfig
+from forecasting.errors import FallbackWarning
 
 #: Fallback selection per class when there is too little history to cross-validate.
 DEFAULT_SELECTION: dict[str, tuple[str, ...]] = {
@@ -70,3 +73,15 @@ def combine(frame: pd.DataFrame, selection: dict[str, tuple[str, ...]]) -> np.nd
         rows = classes == cls
         out[rows] = frame.loc[rows, chosen].mean(axis=1).to_numpy()
     return out
+
+
+def warn_fallbacks(counts: dict[str, int], where: str) -> None:
+    """One `FallbackWarning` naming each model that needed a stand-in and for how many
+    series."""
+    if counts:
+        said = ", ".join(f"{m} on {n} series" for m, n in sorted(counts.items()))
+        warnings.warn(
+            f"{where}: the other models' mean stood in for {said}",
+            FallbackWarning,
+            stacklevel=3,
+        )
