@@ -20,9 +20,14 @@ Parts (``--part``, default all):
 * ``cluster`` (issue #18): 20,000 and 100,000 SKUs scored by pandas, Spark local[2] and a
   standalone cluster (`StandaloneCluster`) of one and of two one-core workers, from the
   file and from its ``forecasting partition`` folder; fixed overhead and per-row cost.
+* ``overhead`` (issue #18): the fixed cost measured, not extrapolated: each engine on a
+  partitioned world of 100 SKUs (twice); the floor of Spark itself on this machine (a bare
+  ``local[2]`` session and one trivial job, nothing of ours); and the machine's own
+  scaling from one to two processes (the pandas engine, ``--jobs 1`` and ``--jobs 2``, on
+  the 20,000-SKU partitioned world): the ceiling for two one-core workers here.
 
-Run: python -m benchmarks.scale [--part train|score|spark|cluster] [--score-sizes 10000 100000]
-[--calendar]
+Run: python -m benchmarks.scale [--part train|score|spark|cluster|overhead]
+[--score-sizes 10000 100000] [--calendar]
 """
 
 from __future__ import annotations
@@ -553,10 +558,102 @@ def cluster_summary(measured: dict[str, Any], previous: dict[str, Any] | None) -
     }
 
 
+SPARK_FLOOR = """
+import json, time
+from pyspark.sql import SparkSession
+t = time.time()
+spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
+         .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+         .getOrCreate())
+t1 = time.time()
+spark.sparkContext.setLogLevel("ERROR")
+spark.range(10).count()
+t2 = time.time()
+print(json.dumps({"session_seconds": round(t1 - t, 1), "first_job_seconds": round(t2 - t1, 1)}))
+"""
+
+
+def part_overhead(seed: int, tiny: int = 100, scaling_skus: int = 20_000) -> dict[str, Any]:
+    """Issue #18's fixed overhead measured on a tiny partitioned world (every engine, twice),
+    Spark's own floor here, and the machine's one-to-two-process scaling (pandas engine)."""
+    import json
+
+    from forecasting.scoring.standalone import StandaloneCluster
+
+    out: dict[str, Any] = {"tiny_skus": tiny}
+    with tempfile.TemporaryDirectory() as tmp:
+        uri = _register_predictor(Path(tmp), seed)
+        folders = {}
+        for n in (tiny, scaling_skus):
+            data = CACHE / f"score_{n}.parquet"
+            write_world(data, None, n, 365, seed + 10_000)
+            folders[n] = Path(tmp) / f"by_sku_{n}"
+            cmd = [sys.executable, "-m", "forecasting.cli", "--quiet", "partition",
+                   "--sales", str(data), "--output", str(folders[n])]  # fmt: skip
+            subprocess.run(cmd, check=True)
+
+        def twice(name: str, *extra: str) -> dict[str, Any]:
+            outs = [Path(tmp) / f"{name}_{i}.parquet" for i in range(2)]
+            runs = [
+                run_measured(_score_cmd(folders[tiny], o, uri, *extra))["seconds"] for o in outs
+            ]
+            return {"seconds": runs, "fixed_seconds": min(runs)}
+
+        fixed = {"pandas": twice("pandas")}
+        fixed["spark local[2]"] = twice("local", "--engine", "spark", "--spark-master", "local[2]")
+        for workers in (1, 2):
+            with StandaloneCluster(workers=workers, cores=1, memory="4g") as cluster:
+                fixed[f"cluster {workers} worker(s)"] = twice(
+                    f"cluster{workers}", "--engine", "spark", "--spark-master", cluster.master_url
+                )
+        out["fixed"] = fixed
+        # two workers against one on the 20,000 SKUs, workers free or each on its own CPU
+        scaling: dict[str, Any] = {}
+        for pin in (False, True):
+            for workers in (1, 2):
+                with StandaloneCluster(workers=workers, cores=1, memory="4g", pin=pin) as cluster:
+                    name = f"cluster {workers} worker(s){', pinned' if pin else ''}"
+                    cmd = _score_cmd(folders[scaling_skus], Path(tmp) / f"s{workers}{pin}.parquet",
+                                     uri, "--engine", "spark", "--spark-master",
+                                     cluster.master_url)  # fmt: skip
+                    scaling[name] = run_measured(cmd)["seconds"]
+        for pin in ("", ", pinned"):
+            one, two = scaling[f"cluster 1 worker(s){pin}"], scaling[f"cluster 2 worker(s){pin}"]
+            base = min(fixed["cluster 1 worker(s)"]["fixed_seconds"],
+                       fixed["cluster 2 worker(s)"]["fixed_seconds"])  # fmt: skip
+            scaling[f"two_over_one{pin}"] = round(one / two, 2)
+            scaling[f"two_over_one_above_fixed{pin}"] = round((one - base) / (two - base), 2)
+        out["cluster_scaling"] = {"skus": scaling_skus, "input": "partitioned", **scaling}
+        floor = subprocess.run(
+            [sys.executable, "-c", SPARK_FLOOR], capture_output=True, text=True, check=True
+        )
+        out["spark_floor"] = json.loads(floor.stdout.strip().splitlines()[-1])
+        jobs = {}
+        for j in (1, 2):
+            cmd = _score_cmd(folders[scaling_skus], Path(tmp) / f"jobs{j}.parquet", uri,
+                             "--jobs", str(j))  # fmt: skip
+            jobs[j] = run_measured(cmd)["seconds"]
+        base = fixed["pandas"]["fixed_seconds"]
+        out["machine_two_process_scaling"] = {
+            "skus": scaling_skus,
+            "pandas_jobs_1_seconds": jobs[1],
+            "pandas_jobs_2_seconds": jobs[2],
+            "ratio": round(jobs[1] / jobs[2], 2),
+            "ratio_above_fixed": round((jobs[1] - base) / (jobs[2] - base), 2),
+        }
+    out["note"] = (
+        "fixed_seconds: the faster of two runs on the tiny world (start, model load, the one "
+        "part, the write); spark_floor: a bare local[2] session and one trivial job in a "
+        "fresh process; ratio_above_fixed: one-to-two-process speed-up of the work beyond "
+        "the pandas engine's fixed cost, the most two one-core workers can reach here"
+    )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--part", choices=["train", "score", "spark", "cluster", "all"], default="all"
+        "--part", choices=["train", "score", "spark", "cluster", "overhead", "all"], default="all"
     )
     parser.add_argument("--cluster-sizes", type=int, nargs="+", default=[20_000, 100_000])
     parser.add_argument(
@@ -582,7 +679,7 @@ def main() -> None:
         result = {
             k: v
             for k, v in json.loads(previous.read_text()).items()
-            if k in ("train", "train_calendar", "score", "spark", "cluster")
+            if k in ("train", "train_calendar", "score", "spark", "cluster", "cluster_overhead")
         }
     command = "python -m benchmarks.scale " + " ".join(sys.argv[1:])
     if args.part in ("score", "all"):
@@ -594,6 +691,9 @@ def main() -> None:
             args.cluster_sizes, args.seed, settings=tuple(args.cluster_settings), command=command
         )
         result["cluster"] = cluster_summary(measured, result.get("cluster"))
+    if args.part in ("overhead", "all"):
+        overhead = part_overhead(args.seed)
+        result["cluster_overhead"] = {**overhead, "command": command}
     if args.part in ("train", "all"):
         key = "train_calendar" if args.calendar else "train"  # both kept side by side
         result[key] = {

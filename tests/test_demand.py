@@ -259,6 +259,23 @@ def test_a_costly_model_over_its_series_budget_is_not_tried_and_said() -> None:
     assert roomy.screening_["smooth"]["costly_kept"] is True
 
 
+def test_without_a_costly_model_among_the_candidates_nothing_is_screened_or_said() -> None:
+    """The same classes over the budget, but AutoETS is not a candidate: no warning about
+    a model that was never asked for, no screening verdict."""
+    sales = _weekly_seasonal_sales(16, 200, seed=3)
+    cfg = FAST.with_(
+        local_models=("CrostonSBA", "SeasonalNaive"),
+        use_lightgbm=False,
+        costly_sample=5,
+        costly_max_series=10,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FallbackWarning)
+        model = DemandForecaster(cfg).fit(sales)
+    assert model.screening_ == {}
+    assert np.isfinite(model.forecast()["forecast"]).all()
+
+
 def test_backtest_forecasts_ignore_history_older_than_the_window(small: SyntheticData) -> None:
     """With ``history`` (local models) and a row budget (LightGBM) the models learn from the
     latest periods only: doubling every sale older than the window changes none of the

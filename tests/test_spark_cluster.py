@@ -5,6 +5,8 @@ the pandas engine's results."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -34,7 +36,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 def cluster() -> Iterator[Any]:
     from forecasting.scoring.standalone import StandaloneCluster
 
-    with StandaloneCluster(workers=2, cores=1) as running:
+    # each worker on a CPU of its own where the machine has two: as on two machines
+    pin = hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) >= 2
+    with StandaloneCluster(workers=2, cores=1, pin=pin) as running:
         yield running
     # stopped by their PIDs: nothing of the cluster is left
     import psutil
@@ -118,3 +122,44 @@ def test_a_model_the_executors_cannot_load_fails_in_one_line(
     err = [x for x in done.stderr.strip().splitlines() if "incubator modules" not in x]
     assert len(err) == 1 and "elastic-sku-predictor" in err[0], done.stderr[-3000:]
     assert "Traceback" not in done.stderr and not out.exists()
+
+
+TASK_CPUS = """
+import json, os, sys, time
+from forecasting.scoring.spark import spark_session
+spark = spark_session(sys.argv[1], "cpus")
+def cpus(_):
+    time.sleep(1)  # long enough for both executors to take tasks
+    return os.getpid(), sorted(os.sched_getaffinity(0))
+print(json.dumps(spark.sparkContext.parallelize(range(12), 12).map(cpus).collect()))
+spark.stop()
+"""
+
+
+def test_pinned_workers_run_their_tasks_on_cpus_of_their_own(cluster: Any) -> None:
+    import psutil
+
+    if not cluster.pin:
+        pytest.skip("the machine has fewer than two CPUs to pin workers to")
+    master, *workers = [psutil.Process(pid) for pid in cluster.pids]
+    assert len(master.cpu_affinity()) == len(os.sched_getaffinity(0))  # the master is free
+    assert sorted(len(w.cpu_affinity()) for w in workers) == [1, 1]
+    assert len({tuple(w.cpu_affinity()) for w in workers}) == 2
+    done = subprocess.run([sys.executable, "-c", TASK_CPUS, cluster.master_url],
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    tasks = json.loads(done.stdout.strip().splitlines()[-1])
+    # every task's Python ran on one CPU, that of its worker; both workers took tasks
+    assert all(len(cpus) == 1 for _, cpus in tasks), tasks
+    assert {cpus[0] for _, cpus in tasks} == {w.cpu_affinity()[0] for w in workers}, tasks
+
+
+def test_pinning_more_worker_cores_than_the_machine_has_fails_before_starting() -> None:
+    from forecasting.errors import ForecastingError
+    from forecasting.scoring.standalone import StandaloneCluster
+
+    too_many = len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else 2
+    cluster = StandaloneCluster(workers=too_many, cores=1, pin=True)
+    with pytest.raises(ForecastingError, match=r"pin|Linux"):
+        cluster.__enter__()
+    assert cluster.pids == []  # nothing was started

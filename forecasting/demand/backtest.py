@@ -132,7 +132,9 @@ def backtest(
     holdout = h + step * (nw - 1)
     local_data = latest(data, hist + holdout, cfg) if hist else data
     sample = costly_sample(local_data, cfg, series_class, result)
-    sampled = np.concatenate([np.asarray(v, dtype=np.int64) for v in sample.values()])
+    sampled = np.concatenate(
+        [np.empty(0, dtype=np.int64), *(np.asarray(v, dtype=np.int64) for v in sample.values())]
+    )
     frames = []
     groups = cv_groups(cfg)
     with stage(f"backtest: local models, {nw} windows", len(groups), "group") as st:
@@ -251,6 +253,8 @@ def costly_sample(
     costly models could never be kept there whatever the sample says, so they are not
     fitted on it either (at M5's size the sample alone costs about 100 s). That is said in
     a `FallbackWarning` and in ``result.screening``."""
+    if not set(cfg.local_models) & set(COSTLY_MODELS):
+        return {}  # no costly model among the candidates: nothing to screen or to say
     rng = np.random.default_rng(cfg.seed)
     cls_of = classes.set_index("unique_id")["demand_class"]
     present = cls_of.reindex(np.unique(data["unique_id"].to_numpy()))

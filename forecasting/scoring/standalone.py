@@ -41,15 +41,26 @@ def free_port() -> int:
 
 
 class StandaloneCluster:
-    """``workers`` Spark workers of ``cores`` cores and ``memory`` each, and their master."""
+    """``workers`` Spark workers of ``cores`` cores and ``memory`` each, and their master.
+
+    ``pin``: each worker (and the executors and Python workers it starts) runs on its own
+    ``cores`` CPUs of this machine (Linux), as a worker on a machine of its own would; the
+    master and the driver stay free. Without it ``--cores`` limits a worker's task slots,
+    not the CPUs its processes use."""
 
     def __init__(
-        self, workers: int = 2, cores: int = 1, memory: str = "2g", timeout: float = 90.0
+        self,
+        workers: int = 2,
+        cores: int = 1,
+        memory: str = "2g",
+        timeout: float = 90.0,
+        pin: bool = False,
     ) -> None:
         self.workers = workers
         self.cores = cores
         self.memory = memory
         self.timeout = timeout
+        self.pin = pin
 
     def __enter__(self) -> StandaloneCluster:
         from forecasting.scoring.spark import require_pyspark
@@ -61,13 +72,14 @@ class StandaloneCluster:
         self.master_url = f"spark://{HOST}:{self.port_}"
         self.processes_: list[subprocess.Popen[bytes]] = []
         try:
+            cpus = [self._cpus(i) for i in range(self.workers)]  # checked before any start
             self._start(MASTER, "--host", HOST, "--port", str(self.port_),
                         "--webui-port", str(self.ui_port_))  # fmt: skip
             self._wait(lambda: self._state() is not None, "the master")
-            for _ in range(self.workers):
+            for i in range(self.workers):
                 self._start(WORKER, "--host", HOST, "--cores", str(self.cores), "--memory",
                             self.memory, "--webui-port", str(free_port()), "--work-dir",
-                            str(self.dir_ / "work"), self.master_url)  # fmt: skip
+                            str(self.dir_ / "work"), self.master_url, cpus=cpus[i])  # fmt: skip
             self._wait(lambda: self.alive_workers() >= self.workers, f"{self.workers} workers")
         except BaseException:
             self.stop()
@@ -108,7 +120,21 @@ class StandaloneCluster:
         if hasattr(self, "dir_"):
             shutil.rmtree(self.dir_, ignore_errors=True)
 
-    def _start(self, cls: str, *args: str) -> None:
+    def _cpus(self, worker: int) -> set[int] | None:
+        """The CPUs worker ``worker`` is pinned to (None: not pinned)."""
+        if not self.pin:
+            return None
+        if not hasattr(os, "sched_setaffinity"):
+            raise ForecastingError("pinning Spark workers to CPUs needs Linux")
+        cpus = sorted(os.sched_getaffinity(0))
+        if self.workers * self.cores > len(cpus):
+            raise ForecastingError(
+                f"cannot pin {self.workers} workers of {self.cores} cores each to "
+                f"{len(cpus)} CPUs: give fewer workers or cores, or pin=False"
+            )
+        return set(cpus[worker * self.cores : (worker + 1) * self.cores])
+
+    def _start(self, cls: str, *args: str, cpus: set[int] | None = None) -> None:
         env = {
             **os.environ,
             "SPARK_HOME": str(self.home_),
@@ -127,6 +153,8 @@ class StandaloneCluster:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # its own process group: stopped as one
+                    # what it starts inherits the CPUs (executors, their Python workers)
+                    preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
                 )
             )
 
