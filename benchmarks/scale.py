@@ -20,13 +20,16 @@ Parts (``--part``, default all):
 * ``cluster`` (issue #18): 20,000 and 100,000 SKUs scored by pandas, Spark local[2] and a
   standalone cluster (`StandaloneCluster`) of one and of two one-core workers, from the
   file and from its ``forecasting partition`` folder; fixed overhead and per-row cost.
+* ``histograms`` (issue #16): LightGBM's training time on `train-demand`'s own rows at
+  M5's shape, its own histogram strategy against row-wise (the package's setting).
 * ``overhead`` (issue #18): the fixed cost measured, not extrapolated: each engine on a
   partitioned world of 100 SKUs (twice); the floor of Spark itself on this machine (a bare
-  ``local[2]`` session and one trivial job, nothing of ours); and the machine's own
-  scaling from one to two processes (the pandas engine, ``--jobs 1`` and ``--jobs 2``, on
-  the 20,000-SKU partitioned world): the ceiling for two one-core workers here.
+  ``local[2]`` session and one trivial job, nothing of ours); the pandas engine with
+  ``--jobs 1`` and ``--jobs 2`` on the 20,000-SKU partitioned world; and two one-core
+  standalone workers against one on that world, free and pinned to a CPU each
+  (`StandaloneCluster(pin=True)`).
 
-Run: python -m benchmarks.scale [--part train|score|spark|cluster|overhead]
+Run: python -m benchmarks.scale [--part train|score|spark|cluster|overhead|histograms]
 [--score-sizes 10000 100000] [--calendar]
 """
 
@@ -409,6 +412,16 @@ def _decisions_equal(a: Path, b: Path) -> bool:
 
 
 CLUSTER_SETTINGS = ("pandas", "cluster", "local")
+#: The keys of scale.json a run of some parts keeps from the last run.
+KEPT_PARTS = (
+    "train",
+    "train_calendar",
+    "score",
+    "spark",
+    "cluster",
+    "cluster_overhead",
+    "lgb_histograms",
+)
 
 
 def part_cluster(
@@ -644,16 +657,78 @@ def part_overhead(seed: int, tiny: int = 100, scaling_skus: int = 20_000) -> dic
     out["note"] = (
         "fixed_seconds: the faster of two runs on the tiny world (start, model load, the one "
         "part, the write); spark_floor: a bare local[2] session and one trivial job in a "
-        "fresh process; ratio_above_fixed: one-to-two-process speed-up of the work beyond "
-        "the pandas engine's fixed cost, the most two one-core workers can reach here"
+        "fresh process; machine_two_process_scaling: the pandas engine's one worker on two "
+        "threads against two workers on one thread each (the same two cores used two ways, "
+        "not a one-core baseline); cluster_scaling: two one-core workers against one, free "
+        "or pinned to a CPU each (pinned: the one-core baseline a worker on a machine of its "
+        "own has), above_fixed: beyond the smaller of the two clusters' fixed seconds"
     )
     return out
+
+
+def part_histograms(seed: int, trees: int = 150, repeats: int = 2) -> dict[str, Any]:
+    """LightGBM's training time on `train-demand`'s own training rows at M5's shape (the
+    calendar's features included): the histogram strategy LightGBM picks for itself against
+    row-wise, the same rows, interleaved, ``repeats`` times ``trees`` trees each."""
+    from forecasting.data.contracts import SALES
+    from forecasting.data.io import read_table
+    from forecasting.data.stockouts import uncensor
+    from forecasting.demand import boosting
+    from forecasting.demand.config import DemandConfig
+    from forecasting.demand.covariates import read_calendar
+    from forecasting.demand.panel import exog_columns, prepare_panel
+
+    data = CACHE / "m5_shape.parquet"
+    write_world(data, M5_SERIES, None, M5_DAYS, seed)
+    cfg = DemandConfig()
+    with tempfile.TemporaryDirectory() as tmp:
+        cal_path = Path(tmp) / "calendar.parquet"
+        world_calendar(data, cal_path)
+        calendar = read_calendar(pd.read_parquet(cal_path), cfg)
+    sales, _ = uncensor(read_table(data, SALES))
+    panel, _, _ = prepare_panel(sales, cfg)
+    del sales
+    exog = exog_columns(panel)
+    rows = boosting.training_rows(panel, cfg)
+    del panel
+    mlf = boosting.make_mlf(cfg)
+    X = mlf.preprocess(boosting.lgb_frame(rows, exog, ["channel"], calendar),
+                       static_features=["channel"])  # fmt: skip
+    y = X.pop("y")
+    X = X.drop(columns=["unique_id", "ds"])
+    seconds: dict[str, list[float]] = {"lightgbm's choice": [], "row-wise": []}
+    for _ in range(repeats):
+        for name, row_wise in (("lightgbm's choice", False), ("row-wise", True)):
+            model = boosting.make_mlf(cfg).models[boosting.LGB]
+            model.set_params(n_estimators=trees, force_row_wise=row_wise)
+            t = time.perf_counter()
+            model.fit(X, y)
+            seconds[name].append(round(time.perf_counter() - t, 1))
+    return {
+        "training_rows": len(X),
+        "features": len(X.columns),
+        "trees": trees,
+        "seconds": seconds,
+        **_savings(seconds["lightgbm's choice"], seconds["row-wise"]),
+        "note": "LightGBM times both strategies on its first iteration and keeps the faster: "
+        "its choice varies from run to run; the mean is what a run costs on average",
+    }
+
+
+def _savings(auto: list[float], row: list[float]) -> dict[str, float]:
+    """Row-wise's saving against LightGBM's own choice, on the means and on the minima."""
+    return {
+        "row_wise_saving_pct_of_mean": round(100 * (1 - np.mean(row) / np.mean(auto)), 1),
+        "row_wise_saving_pct_of_min": round(100 * (1 - min(row) / min(auto)), 1),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--part", choices=["train", "score", "spark", "cluster", "overhead", "all"], default="all"
+        "--part",
+        choices=["train", "score", "spark", "cluster", "overhead", "histograms", "all"],
+        default="all",
     )
     parser.add_argument("--cluster-sizes", type=int, nargs="+", default=[20_000, 100_000])
     parser.add_argument(
@@ -676,11 +751,7 @@ def main() -> None:
     if previous.exists() and args.part != "all":  # parts run separately add up in one file
         import json
 
-        result = {
-            k: v
-            for k, v in json.loads(previous.read_text()).items()
-            if k in ("train", "train_calendar", "score", "spark", "cluster", "cluster_overhead")
-        }
+        result = {k: v for k, v in json.loads(previous.read_text()).items() if k in KEPT_PARTS}
     command = "python -m benchmarks.scale " + " ".join(sys.argv[1:])
     if args.part in ("score", "all"):
         result["score"] = {**part_score(args.score_sizes, args.seed), "command": command}
@@ -694,6 +765,8 @@ def main() -> None:
     if args.part in ("overhead", "all"):
         overhead = part_overhead(args.seed)
         result["cluster_overhead"] = {**overhead, "command": command}
+    if args.part == "histograms":
+        result["lgb_histograms"] = {**part_histograms(args.seed), "command": command}
     if args.part in ("train", "all"):
         key = "train_calendar" if args.calendar else "train"  # both kept side by side
         result[key] = {

@@ -57,8 +57,9 @@ def make_mlf(cfg: DemandConfig) -> Any:
         colsample_bytree=0.8,
         random_state=cfg.seed,
         n_jobs=lgb_threads(cfg.n_jobs),
-        # row-wise histograms: the same trees (forecasts within 1e-14) in 22% less time at
-        # M5's shape on 2 threads, where LightGBM's own test picked col-wise
+        # row-wise histograms: the same trees (forecasts within 1e-14). LightGBM's own pick,
+        # timed on its first iteration, varies by run; at M5's shape on 2 threads col-wise
+        # was up to 25% slower (`python -m benchmarks.scale --part histograms`)
         force_row_wise=True,
         verbose=-1,
     )
