@@ -328,6 +328,12 @@ def _score_cmd(sales: Path, out: Path, uri: str, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
+def _partition_cmd(sales: Path, folder: Path, buckets: int | None = None) -> list[str]:
+    cmd = [sys.executable, "-m", "forecasting.cli", "--quiet", "partition",
+           "--sales", str(sales), "--output", str(folder)]  # fmt: skip
+    return cmd + (["--buckets", str(buckets)] if buckets else [])
+
+
 def part_score(sizes: list[int], seed: int) -> dict[str, Any]:
     out: dict[str, Any] = {"by_size": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -448,11 +454,7 @@ def part_cluster(
             data = CACHE / f"score_{n}.parquet"
             rows_of[n] = write_world(data, None, n, 365, seed + 10_000)["rows"]
             folder = Path(tmp) / f"by_sku_{n}"
-            cmd = [sys.executable, "-m", "forecasting.cli", "--quiet", "partition", "--sales",
-                   str(data), "--output", str(folder)]  # fmt: skip
-            if buckets:
-                cmd += ["--buckets", str(buckets)]
-            partition_runs[n] = run_measured(cmd)
+            partition_runs[n] = run_measured(_partition_cmd(data, folder, buckets))
             inputs = {"file": data, "partitioned": folder}
             reference = Path(tmp) / f"pandas_file_{n}.parquet"
             pandas = {"file": reference, "partitioned": Path(tmp) / f"pandas_part_{n}.parquet"}
@@ -601,9 +603,7 @@ def part_overhead(seed: int, tiny: int = 100, scaling_skus: int = 20_000) -> dic
             data = CACHE / f"score_{n}.parquet"
             write_world(data, None, n, 365, seed + 10_000)
             folders[n] = Path(tmp) / f"by_sku_{n}"
-            cmd = [sys.executable, "-m", "forecasting.cli", "--quiet", "partition",
-                   "--sales", str(data), "--output", str(folders[n])]  # fmt: skip
-            subprocess.run(cmd, check=True)
+            subprocess.run(_partition_cmd(data, folders[n]), check=True)
 
         def twice(name: str, *extra: str) -> dict[str, Any]:
             outs = [Path(tmp) / f"{name}_{i}.parquet" for i in range(2)]

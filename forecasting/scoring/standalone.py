@@ -72,7 +72,7 @@ class StandaloneCluster:
         self.master_url = f"spark://{HOST}:{self.port_}"
         self.processes_: list[subprocess.Popen[bytes]] = []
         try:
-            cpus = [self._cpus(i) for i in range(self.workers)]  # checked before any start
+            cpus = self._cpu_sets()  # checked before anything starts
             self._start(MASTER, "--host", HOST, "--port", str(self.port_),
                         "--webui-port", str(self.ui_port_))  # fmt: skip
             self._wait(lambda: self._state() is not None, "the master")
@@ -120,10 +120,10 @@ class StandaloneCluster:
         if hasattr(self, "dir_"):
             shutil.rmtree(self.dir_, ignore_errors=True)
 
-    def _cpus(self, worker: int) -> set[int] | None:
-        """The CPUs worker ``worker`` is pinned to (None: not pinned)."""
+    def _cpu_sets(self) -> list[set[int] | None]:
+        """The CPUs each worker is pinned to (None: not pinned)."""
         if not self.pin:
-            return None
+            return [None] * self.workers
         if not hasattr(os, "sched_setaffinity"):
             raise ForecastingError("pinning Spark workers to CPUs needs Linux")
         cpus = sorted(os.sched_getaffinity(0))
@@ -132,7 +132,7 @@ class StandaloneCluster:
                 f"cannot pin {self.workers} workers of {self.cores} cores each to "
                 f"{len(cpus)} CPUs: give fewer workers or cores, or pin=False"
             )
-        return set(cpus[worker * self.cores : (worker + 1) * self.cores])
+        return [set(cpus[i * self.cores : (i + 1) * self.cores]) for i in range(self.workers)]
 
     def _start(self, cls: str, *args: str, cpus: set[int] | None = None) -> None:
         env = {
