@@ -119,6 +119,40 @@ def test_duplicate_sales_key_names_the_key_and_rows(
     assert "line 4" in err
 
 
+@pytest.mark.parametrize("categorical_ids", [False, True])
+@pytest.mark.parametrize(
+    "order",
+    [
+        "sorted",  # by series, then day: a repeat sits next to its twin
+        "series in two blocks",  # each block's days increase; the repeat is in the other
+        "days by day",  # the series interleaved, a day at a time
+        "shuffled",
+    ],
+)
+def test_a_repeated_key_is_found_however_the_rows_are_ordered(
+    order: str, categorical_ids: bool
+) -> None:
+    days = pd.date_range("2024-01-01", periods=5)
+    base = pd.DataFrame(
+        [(s, c, d) for s in ("007", "010") for c in ("app", "store") for d in days],
+        columns=["sku_id", "channel", "ds"],
+    ).assign(y=1.0)
+    twin = base[(base["sku_id"] == "010") & (base["channel"] == "app")].iloc[[2]]
+    if order == "sorted":
+        sales = pd.concat([base, twin]).sort_values(["sku_id", "channel", "ds"], kind="stable")
+    elif order == "series in two blocks":
+        sales = pd.concat([base, twin])
+    elif order == "days by day":
+        sales = pd.concat([base, twin]).sort_values("ds", kind="stable")
+    else:
+        sales = pd.concat([base, twin]).sample(frac=1.0, random_state=7)
+    # the clean table passes in each order (a series in one block, or not)
+    assert len(validate(base.loc[sales.index.unique()], SALES)) == len(base)
+    with pytest.raises(DataContractError, match="2 rows repeat the key") as err:
+        validate(sales, SALES, categorical_ids=categorical_ids)
+    assert "sku_id=010, channel=app, ds=2024-01-03" in str(err.value)
+
+
 @pytest.mark.parametrize(
     ("contract", "frame", "column", "problem"),
     [

@@ -276,38 +276,52 @@ def _typed_features(out: pd.DataFrame, contract: TableContract, src: str) -> Non
 
 def _duplicated(df: pd.DataFrame, key: list[str], codes: dict[str, np.ndarray]) -> np.ndarray:
     """Rows whose ``key`` repeats, on integer codes (IDs hashed once, dates as integers)."""
-    columns = [
-        codes[k]
-        if k in codes
-        else df[k].to_numpy().view("int64")
-        if pd.api.types.is_datetime64_any_dtype(df[k])
-        else pd.factorize(df[k])[0]
-        for k in key
-    ]
-    if _strictly_increasing(columns):  # the usual sorted table: no hashing needed
+    columns = [codes[k] if k in codes else _ordered_codes(df[k]) for k in key]
+    # the usual table, each series in one block of increasing dates (in any order of the
+    # series): no hashing of tens of millions of rows needed
+    series = _combined(columns[:-1], len(df))
+    if series is not None and _blocks_increasing(series, columns[-1]):
         return np.zeros(len(df), dtype=bool)
     dense = [codes[k] if k in codes else pd.factorize(df[k])[0] for k in key]
-    combined = np.zeros(len(df), dtype=np.int64)
-    size = 1
-    for code in dense:
-        n = int(code.max()) + 2 if len(code) else 1  # -1 (null) included
-        if size * n >= 2**62:  # too many combinations for one integer: hash the columns
-            return pd.DataFrame(dict(enumerate(dense))).duplicated(keep=False).to_numpy()
-        combined = combined * n + (code + 1)
-        size *= n
+    combined = _combined(dense, len(df))
+    if combined is None:  # too many combinations for one integer: hash the columns
+        return pd.DataFrame(dict(enumerate(dense))).duplicated(keep=False).to_numpy()
     return pd.Series(combined).duplicated(keep=False).to_numpy()
 
 
-def _strictly_increasing(columns: list[np.ndarray]) -> bool:
-    """Whether the rows' tuples of ``columns`` are in strictly increasing lexicographic order."""
-    if len(columns[0]) < 2:
+def _ordered_codes(s: pd.Series) -> np.ndarray:
+    """Dates as integers (their order kept), other values as codes of first appearance."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s.to_numpy().view("int64")
+    return pd.factorize(s)[0]
+
+
+def _combined(columns: list[np.ndarray], n_rows: int) -> np.ndarray | None:
+    """One non-negative integer per row for the tuple of integer ``columns`` (codes, -1 for
+    null); none when the combinations overflow an integer."""
+    combined = np.zeros(n_rows, dtype=np.int64)
+    size = 1
+    for code in columns:
+        n = int(code.max()) + 2 if len(code) else 1  # -1 (null) included
+        if size * n >= 2**62:
+            return None
+        combined = combined * n + (code + 1)
+        size *= n
+    return combined
+
+
+def _blocks_increasing(series: np.ndarray, last: np.ndarray) -> bool:
+    """Whether each value of ``series`` is one contiguous block of rows in which ``last``
+    strictly increases: then no two rows share (series, last)."""
+    if len(series) < 2:
         return True
-    after = np.zeros(len(columns[0]) - 1, dtype=bool)  # row i+1 > row i, decided so far
-    tied = np.ones(len(columns[0]) - 1, dtype=bool)
-    for c in columns:
-        after |= tied & (c[1:] > c[:-1])
-        tied &= c[1:] == c[:-1]
-    return bool(after.all())
+    same = series[1:] == series[:-1]
+    if not (last[1:][same] > last[:-1][same]).all():
+        return False
+    if int(series.max()) > 8 * len(series):  # too sparse to count in bins: hashing decides
+        return False
+    n_blocks = len(same) - int(np.count_nonzero(same)) + 1
+    return n_blocks == int(np.count_nonzero(np.bincount(series)))
 
 
 def _convert(
