@@ -31,6 +31,7 @@ import json
 import time
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,7 @@ from forecasting.demand.metrics import series_metrics, summarize
 from forecasting.demand.panel import prepare_panel
 from forecasting.demand.report import backtest_report
 from forecasting.demand.report import overall as backtest_overall
+from forecasting.errors import FallbackWarning, ShortHistoryWarning
 
 BASELINES = ("AutoETS", "SeasonalNaive", "CrostonOptimized", "TSB", "IMAPA")
 
@@ -108,6 +110,24 @@ def untuned_mlforecast(train: pd.DataFrame, test: pd.DataFrame, h: int) -> pd.Da
     )
 
 
+SAID = (FallbackWarning, ShortHistoryWarning)
+
+
+@contextmanager
+def said_aloud() -> Iterator[list[str]]:
+    """The package's own warnings (`FallbackWarning`, `ShortHistoryWarning`) raised inside,
+    as ``"Category: message"`` lines, each also shown as usual."""
+    said: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        for category in SAID:
+            warnings.simplefilter("always", category)
+        yield said
+    for w in caught:
+        if issubclass(w.category, SAID):
+            said.append(f"{w.category.__name__}: {w.message}")
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
 def evaluate(
     name: str,
     sales: pd.DataFrame,
@@ -120,8 +140,9 @@ def evaluate(
     test_sales = sales[sales["ds"] > split]
     h = cfg.horizon
     start = time.perf_counter()
-    model = DemandForecaster(cfg).fit(train_sales, **variant.given(test_sales))
-    fc = model.forecast(all_models=True)
+    with said_aloud() as said:
+        model = DemandForecaster(cfg).fit(train_sales, **variant.given(test_sales))
+        fc = model.forecast(all_models=True)
     seconds_ours = time.perf_counter() - start
     panel, keys, _ = prepare_panel(train_sales, cfg)
     if split not in baselines_of:  # the same baselines for every variant
@@ -188,6 +209,9 @@ def evaluate(
         if promised is None
         else {k: _r(100 * (promised[k] / final[k] - 1)) for k in ("rmsse", "mase")},
         "fallbacks": dict(model.fallbacks_),
+        # every stand-in and shortened backtest the fit and the forecast warned of (the
+        # forecast is of every candidate, so a stand-in may be for a model not selected)
+        "warnings": said,
         "interval_coverage": inside,
         "best_baseline_rmsse": {"model": best_base, "rmsse": _r(overall.loc[best_base, "rmsse"])},
         "rmsse_vs_best_baseline_pct": _r(

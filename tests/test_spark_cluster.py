@@ -110,7 +110,7 @@ def test_train_demand_on_the_cluster_equals_pandas(
     )
 
 
-def test_a_model_the_executors_cannot_load_fails_in_one_line(
+def test_a_model_not_in_the_registry_fails_in_one_line(
     cluster: Any, shop: dict[str, Any], tmp_path: Path
 ) -> None:
     out = tmp_path / "never.parquet"

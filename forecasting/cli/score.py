@@ -52,6 +52,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 def _score_spark(args: argparse.Namespace) -> int:
     from forecasting.scoring.spark import score_spark, spark_session
+    from forecasting.serving.models import check_model
 
     for name in ("sales", "inventory"):
         path = getattr(args, name)
@@ -66,6 +67,7 @@ def _score_spark(args: argparse.Namespace) -> int:
     calendar, future = read_known(args)
     known = Known(calendar, future, args.calendar or "<calendar>")
     uri = tracking.configure(args.tracking_uri)
+    check_model(args.model)  # here, not after every executor's retries
     spark = spark_session(args.spark_master, "forecasting-score")
     n = score_spark(
         spark,

@@ -176,6 +176,17 @@ def load_predictor(uri: str) -> ElasticSkuPredictor:
     return predictor
 
 
+def check_model(uri: str) -> None:
+    """Fail in one line when ``uri`` names no logged model (its MLmodel file only): before a
+    job whose workers each load it, every task of every executor would fail its retries."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.models.get_model_info(uri)
+    except (MlflowException, OSError) as exc:
+        raise ForecastingError(f"cannot load {uri}: {_first_line(exc)}") from None
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:300] if text else type(exc).__name__
