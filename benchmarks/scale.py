@@ -753,10 +753,11 @@ def main() -> None:
 
         result = {k: v for k, v in json.loads(previous.read_text()).items() if k in KEPT_PARTS}
     command = "python -m benchmarks.scale " + " ".join(sys.argv[1:])
+    made = {"command": command, "date": time.strftime("%Y-%m-%d")}  # each part its own
     if args.part in ("score", "all"):
-        result["score"] = {**part_score(args.score_sizes, args.seed), "command": command}
+        result["score"] = {**part_score(args.score_sizes, args.seed), **made}
     if args.part in ("spark", "all"):
-        result["spark"] = {**part_spark(args.spark_skus, args.seed), "command": command}
+        result["spark"] = {**part_spark(args.spark_skus, args.seed), **made}
     if args.part in ("cluster", "all"):
         measured = part_cluster(
             args.cluster_sizes, args.seed, settings=tuple(args.cluster_settings), command=command
@@ -764,14 +765,14 @@ def main() -> None:
         result["cluster"] = cluster_summary(measured, result.get("cluster"))
     if args.part in ("overhead", "all"):
         overhead = part_overhead(args.seed)
-        result["cluster_overhead"] = {**overhead, "command": command}
+        result["cluster_overhead"] = {**overhead, **made}
     if args.part == "histograms":
-        result["lgb_histograms"] = {**part_histograms(args.seed), "command": command}
+        result["lgb_histograms"] = {**part_histograms(args.seed), **made}
     if args.part in ("train", "all"):
         key = "train_calendar" if args.calendar else "train"  # both kept side by side
         result[key] = {
             **part_train(args.seed, args.autoets_sample, args.calendar),
-            "command": command,
+            **made,
         }
     print(write_result("scale", result))
 
