@@ -364,6 +364,7 @@ def tune(
             row = backtest_overall(backtest_report(model, train)[1])
             score = float("inf") if row is None else float(row[cfg.selection_metric])
             seconds = time.perf_counter() - start
+            spent = cost(trial_cfg)
             with tracking.start_run(
                 TUNING_EXPERIMENT, f"trial {i}", tracking_uri=tracking_uri, nested=True
             ):
@@ -373,7 +374,7 @@ def tune(
                     {
                         f"backtest_{cfg.selection_metric}": score,
                         "seconds": seconds,
-                        "cost": cost(trial_cfg),
+                        "cost": spent,
                     }
                 )
             trials.append(
@@ -381,7 +382,7 @@ def tune(
                     "params": params,
                     cfg.selection_metric: _r(score),
                     "seconds": _r(seconds),
-                    "cost": cost(trial_cfg),
+                    "cost": spent,
                 }
             )
         best = choose(trials, cfg.selection_metric)
