@@ -41,6 +41,22 @@ def _in_a_kernel() -> bool:
     return type(shell).__name__ == "ZMQInteractiveShell"
 
 
+def _bar_class() -> Any:
+    """tqdm's widget bar in a Jupyter kernel that has ipywidgets (the ``notebooks`` extra),
+    else its text bar (a kernel without ipywidgets gets text, without tqdm's warning)."""
+    if _in_a_kernel():
+        try:
+            import ipywidgets  # noqa: F401  (what tqdm.notebook draws with)
+            from tqdm.notebook import tqdm as widget_bar
+
+            return widget_bar
+        except ImportError:
+            pass
+    from tqdm import tqdm
+
+    return tqdm
+
+
 class Stage:
     """What ``with stage(...) as st`` gives: ``st.advance(n=1)`` moves the bar; after the
     block, ``st.seconds`` is its time."""
@@ -62,9 +78,7 @@ def stage(name: str, total: int | None = None, unit: str = "step") -> Iterator[S
     line: ``name: 12.3 s``."""
     bar: Any = None
     if bars_on():
-        from tqdm import tqdm
-
-        bar = tqdm(
+        bar = _bar_class()(
             total=total, desc=name, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True
         )
     st = Stage(bar)

@@ -50,3 +50,27 @@ def test_notebook_executes(
     assert all(name.startswith("notebook-") for name in names)
     for model in client.search_registered_models():
         assert tracking.SERVING_ALIAS not in model.aliases, model.name
+
+
+def test_a_notebook_draws_its_progress_as_a_widget_and_a_script_as_text() -> None:
+    """In a Jupyter kernel with ipywidgets (the ``notebooks`` extra) a stage's bar is a widget,
+    not lines of text written into the notebook; the same code outside a kernel uses text."""
+    code = (
+        "from forecasting.progress import _bar_class, stage\n"
+        "with stage('work', total=3) as st:\n"
+        "    for _ in range(3):\n"
+        "        st.advance()\n"
+        "print(_bar_class().__module__)"
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = nb.cells[0]["outputs"]
+    kinds = {k for o in outputs for k in o.get("data", {})}
+    assert "application/vnd.jupyter.widget-view+json" in kinds, outputs
+    printed = "".join(o.get("text", "") for o in outputs if o.get("name") == "stdout")
+    assert printed.strip() == "tqdm.notebook", outputs
+    assert not [o for o in outputs if o.get("name") == "stderr" and "work" in o["text"]]
+
+    from forecasting.progress import _bar_class
+
+    assert _bar_class().__module__ == "tqdm.std"  # pytest is no kernel
