@@ -89,6 +89,21 @@ def test_lightgbm_learns_the_calendars_events(
     assert lift(blind, horizon_events, "forecast") < 1.3  # without the calendar it cannot know
 
 
+def test_rows_for_every_channel_reach_a_channel_the_calendar_names_no_row_for(
+    data: tuple[pd.DataFrame, pd.DataFrame, pd.Series],
+) -> None:
+    """DESIGN.md: rows without a channel apply to every channel. A calendar that also has
+    rows of its own for one channel ("store": its first week) still gives the other
+    ("app", named nowhere) the events of the common rows, at training and forecast."""
+    sales, calendar, events = data
+    own = calendar.head(7).assign(channel="store")
+    mixed = pd.concat([calendar.assign(channel=None), own], ignore_index=True)
+    fc = DemandForecaster(CFG).fit(sales, calendar=mixed).forecast(all_models=True)
+    horizon_events = events[events > sales["ds"].max()]
+    for channel in ("app", "store"):
+        assert lift(fc[fc["channel"] == channel], horizon_events) > 0.6 * EVENT_LIFT, channel
+
+
 def test_a_plan_of_promotions_reaches_the_forecast(
     data: tuple[pd.DataFrame, pd.DataFrame, pd.Series], with_calendar: DemandForecaster
 ) -> None:

@@ -36,13 +36,16 @@ MAX_DISTANCE = 30
 @dataclass(frozen=True)
 class Calendar:
     """A calendar prepared for LightGBM: ``table`` has ``ds`` (period start), ``channel``
-    (text, when ``per_channel``) and the ``features`` columns."""
+    (text, when ``per_channel``) and the ``features`` columns. A calendar per channel with
+    rows for every channel keeps those rows alone in ``shared`` (``ds`` and the features):
+    they are the calendar of the channels it names no row for."""
 
     table: pd.DataFrame
     features: tuple[str, ...]
     per_channel: bool
     source: str = "<calendar>"
     raw: pd.DataFrame | None = None  # the validated calendar it was made from (to save)
+    shared: pd.DataFrame | None = None
 
 
 def read_calendar(
@@ -65,18 +68,31 @@ def read_calendar(
             "has no feature column: only ds" + (" and channel" if per_channel else ""),
             "add the columns known in advance (events, paydays, ...), one per feature",
         )
-    table = raw.copy()
-    if "channel" in table.columns and not per_channel:
-        table = table.drop(columns="channel")
-    if per_channel and table["channel"].isna().any():  # rows for every channel: one per channel
-        shared = table[table["channel"].isna()]
-        own = table[table["channel"].notna()]
-        table = pd.concat(
-            [own, *(shared.assign(channel=c) for c in own["channel"].unique())],
-            ignore_index=True,
-        ).drop_duplicates(["channel", "ds"], keep="first")
-    table["ds"] = period_start(table["ds"], cfg.freq)
-    by = ["channel", "ds"] if per_channel else ["ds"]
+    if not per_channel:
+        table, features = _prepared(raw.drop(columns="channel", errors="ignore"), names, raw, cfg)
+        return Calendar(table, features, False, source, raw)
+    own, shared = raw[raw["channel"].notna()], raw[raw["channel"].isna()]
+    # rows for every channel apply to each channel named (where it has no row of its own)
+    # and, kept apart, to every channel not named
+    table = pd.concat(
+        [own, *(shared.assign(channel=c) for c in own["channel"].unique())], ignore_index=True
+    ).drop_duplicates(["channel", "ds"], keep="first")
+    table, features = _prepared(table, names, raw, cfg)
+    table["channel"] = table["channel"].astype(str)
+    common = None
+    if len(shared):
+        common = _prepared(shared.drop(columns="channel"), names, raw, cfg)[0]
+    return Calendar(table, features, True, source, raw, common)
+
+
+def _prepared(
+    table: pd.DataFrame, names: list[str], raw: pd.DataFrame, cfg: DemandConfig
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The calendar rows ``table`` (``ds``, ``channel`` if it has one, the ``names``) on
+    ``cfg``'s periods as features, and the feature names: a period's numbers are their mean,
+    its text the first given; with text columns, the distances to and from events."""
+    table = table.assign(ds=period_start(table["ds"], cfg.freq))
+    by = ["channel", "ds"] if "channel" in table.columns else ["ds"]
     text = [c for c in names if isinstance(table[c].dtype, pd.CategoricalDtype)]
     numbers = [c for c in names if c not in text]
     events = table[text].notna().any(axis=1) if text else None
@@ -95,11 +111,7 @@ def read_calendar(
     if events is not None:
         _event_distances(table, by, cfg)
         features += [TO_EVENT, SINCE_EVENT]
-    if per_channel:
-        table["channel"] = table["channel"].astype(str)
-    return Calendar(
-        table[[*by, *features]].reset_index(drop=True), tuple(features), per_channel, source, raw
-    )
+    return table[[*by, *features]].reset_index(drop=True), tuple(features)
 
 
 def _typed_like(raw: pd.DataFrame, like: pd.DataFrame, source: str) -> None:
@@ -208,6 +220,12 @@ def with_calendar(frame: pd.DataFrame, calendar: Calendar | None) -> pd.DataFram
         table = table.drop(columns="channel").assign(_ch=codes)
         left = pd.DataFrame({"_ch": frame["channel"].cat.codes.to_numpy(), "ds": frame["ds"]})
         feats = left.merge(table, on=["_ch", "ds"], how="left")
+        if calendar.shared is not None:  # the channels it names no row for: the common rows
+            unnamed = ~np.isin(left["_ch"].to_numpy(), table["_ch"].unique())
+            if unnamed.any():
+                common = left.loc[unnamed, ["ds"]].merge(calendar.shared, on="ds", how="left")
+                for c in calendar.features:
+                    feats.loc[unnamed, c] = common[c].to_numpy()
     else:
         feats = frame[["ds"]].merge(table, on="ds", how="left")
     return frame.assign(**{c: feats[c].array for c in calendar.features})
