@@ -6,7 +6,8 @@ the predictor is fitted on the history up to the inventory snapshot and the held
 after it are replayed. Online Retail: SKU x country daily sales from the cleaned
 transactions; the predictor is fitted on the data before the last ``holdout`` days and
 those days are replayed; there is no stock data, so each policy starts at its own
-order-up-to levels. Each also gives the same fitted predictor's decisions and simulation
+order-up-to levels; its calendar is England's bank holidays for the UK channel
+(`benchmarks.calendars`). Each also gives the same fitted predictor's decisions and simulation
 when LightGBM's part comes from the mean of its recursive forecasts rather than the direct
 horizon model (``direct_vs_recursive_horizon``). Run: python -m benchmarks.policy
 """
@@ -18,9 +19,11 @@ import copy
 import time
 from typing import Any
 
+import holidays
 import numpy as np
 import pandas as pd
 
+from benchmarks.calendars import ONLINE_RETAIL_HOME, online_retail_calendar
 from benchmarks.common import SHARED_DATA, peak_rss_mib, write_result
 from forecasting.data.adapters import load_online_retail
 from forecasting.data.aggregate import transactions_to_sales
@@ -319,8 +322,11 @@ def online_retail(holdout: int) -> dict[str, Any]:
     sales = transactions_to_sales(tx, "D")
     end = sales["ds"].max()
     cut = end - pd.Timedelta(days=holdout - 1)
+    calendar = online_retail_calendar(sales["ds"].min(), end + pd.Timedelta(days=60))
     start = time.perf_counter()
-    predictor = ElasticSkuPredictor(_config(28)).fit(tx[tx["ts"] < cut], sales[sales["ds"] < cut])
+    predictor = ElasticSkuPredictor(_config(28)).fit(
+        tx[tx["ts"] < cut], sales[sales["ds"] < cut], calendar=calendar
+    )
     seconds_fit = time.perf_counter() - start
     start = time.perf_counter()
     result, decisions = simulate_predictor(predictor, sales, None, holdout)
@@ -333,6 +339,10 @@ def online_retail(holdout: int) -> dict[str, Any]:
             "holdout_days": holdout,
             "replay_from": str(cut.date()),
             "start_stock": "each policy's own order-up-to levels (no stock data)",
+            "calendar": f"England's bank holidays for {ONLINE_RETAIL_HOME} (python-holidays "
+            f"{holidays.__version__}, benchmarks/calendars.py), none for other countries; "
+            f"{int(calendar['bank_holiday'].notna().sum())} holidays in "
+            f"{calendar['ds'].min().date()}..{calendar['ds'].max().date()}",
         },
         "decisions": {
             "share_tiered": round(float((decisions["stocking"] == "tiered").mean()), 4),
