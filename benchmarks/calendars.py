@@ -7,6 +7,7 @@ channel, and rows for every channel without a holiday on the other days.
 
 from __future__ import annotations
 
+import holidays
 import pandas as pd
 
 ONLINE_RETAIL_HOME = "United Kingdom"
@@ -15,19 +16,12 @@ ONLINE_RETAIL_HOME = "United Kingdom"
 def online_retail_calendar(start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """The calendar contract from ``start`` to ``end``: ``bank_holiday`` (its name, text)
     on England's bank holidays for the channel `ONLINE_RETAIL_HOME`, empty elsewhere."""
-    import holidays
-
     days = pd.date_range(pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize())
-    years = range(days[0].year, days[-1].year + 1)
-    named = holidays.country_holidays("GB", subdiv="ENG", years=years)
-    on = [(pd.Timestamp(d), name) for d, name in sorted(named.items())]
-    on = [(d, name) for d, name in on if days[0] <= d <= days[-1]]
-    every = pd.DataFrame({"ds": days, "channel": None, "bank_holiday": None})
+    named = holidays.country_holidays("GB", subdiv="ENG", years=range(start.year, end.year + 1))
+    on = sorted((pd.Timestamp(d), name) for d, name in named.items())
     home = pd.DataFrame(
-        {
-            "ds": [d for d, _ in on],
-            "channel": ONLINE_RETAIL_HOME,
-            "bank_holiday": [name for _, name in on],
-        }
+        [(d, ONLINE_RETAIL_HOME, name) for d, name in on if days[0] <= d <= days[-1]],
+        columns=["ds", "channel", "bank_holiday"],
     )
+    every = pd.DataFrame({"ds": days, "channel": None, "bank_holiday": None})
     return pd.concat([every, home], ignore_index=True)
